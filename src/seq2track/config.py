@@ -1,0 +1,357 @@
+"""The study file: pydantic models, YAML loading with line-numbered errors, stable hashes.
+
+A study names a genome, tracks and what to do with them. Unknown keys and wrong types are
+``ConfigError``s that name the key, its line in the YAML, and a close match for typos.
+Paths in the file are relative to the study file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class TrackConfig(_Strict):
+    """One bigWig track; several tracks make a multi-task target."""
+
+    name: str
+    path: Path
+    strand: Literal["+", "-"] | None = None
+    pair: str | None = Field(None, description="name of the opposite-strand track (stranded assays)")
+    missing: Literal["zero", "covered"] = Field(
+        "zero", description="bases absent from the bigWig count as 0 (zero) or are left out of the mean (covered)"
+    )
+
+
+class WindowsConfig(_Strict):
+    input_length: int = Field(2048, gt=0, le=2_000_000)
+    target_length: int = Field(256, gt=0)
+    resolution: int = Field(32, gt=0)
+    stride: int = Field(256, gt=0)
+    chroms: list[str] | None = None
+    exclude_chroms: list[str] = Field(default_factory=list)
+    blacklist: Path | None = None
+    max_n_fraction: float = Field(0.1, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _shapes(self) -> "WindowsConfig":
+        if self.target_length > self.input_length:
+            raise ValueError(
+                f"target_length ({self.target_length}) must not exceed input_length ({self.input_length})"
+            )
+        if self.target_length % self.resolution:
+            raise ValueError(
+                f"target_length ({self.target_length}) must be a multiple of resolution ({self.resolution})"
+            )
+        if (self.input_length - self.target_length) % 2:
+            raise ValueError("input_length - target_length must be even so the target is centred")
+        if ((self.input_length - self.target_length) // 2) % self.resolution:
+            raise ValueError(
+                f"the flank (input_length - target_length)/2 = {(self.input_length - self.target_length) // 2} "
+                f"must be a multiple of resolution ({self.resolution}) so target bins align with the bin grid"
+            )
+        if self.stride % self.resolution:
+            raise ValueError(f"stride ({self.stride}) must be a multiple of resolution ({self.resolution})")
+        return self
+
+    @property
+    def n_bins(self) -> int:
+        return self.target_length // self.resolution
+
+    @property
+    def flank(self) -> int:
+        return (self.input_length - self.target_length) // 2
+
+
+class FilterConfig(_Strict):
+    """Keep windows whose transformed target mean >= threshold, plus a seeded fraction of the rest."""
+
+    threshold: float | None = None
+    keep_below_fraction: float = Field(1.0, ge=0.0, le=1.0)
+
+
+class SplitConfig(_Strict):
+    strategy: Literal["chromosome", "random"] = "chromosome"
+    val: list[str] = Field(default_factory=list)
+    test: list[str] = Field(default_factory=list)
+    val_fraction: float = Field(0.1, gt=0.0, lt=1.0)
+    test_fraction: float = Field(0.1, gt=0.0, lt=1.0)
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> "SplitConfig":
+        if self.strategy == "chromosome":
+            from .io.chroms import canonical
+
+            both = {canonical(c) for c in self.val} & {canonical(c) for c in self.test}
+            if both:
+                raise ValueError(
+                    f"val and test share chromosome(s) {sorted(both)}: a chromosome belongs to one split only"
+                )
+            if not self.val or not self.test:
+                raise ValueError("a chromosome split needs at least one `val:` and one `test:` chromosome")
+        return self
+
+
+class AugmentConfig(_Strict):
+    rc: bool = True
+    max_shift: int = Field(3, ge=0, le=1024)
+
+
+class ModelConfig(_Strict):
+    """Architecture and sizes. ``arch``: dilated_cnn | conv | base_dilated | grelu.<Model> | kmer_ridge."""
+
+    arch: str = "dilated_cnn"
+    channels: int = Field(64, gt=0)
+    n_dilated: int = Field(6, ge=0)
+    first_kernel: int = Field(15, gt=0)
+    kernel_size: int = Field(3, gt=0)
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    options: dict[str, Any] = Field(default_factory=dict, description="extra keyword arguments for the architecture")
+
+
+class TrainConfig(_Strict):
+    loss: Literal["poisson", "mse", "bce", "multinomial"] = "poisson"
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    batch_size: int = Field(64, gt=0)
+    max_epochs: int = Field(20, gt=0)
+    patience: int = Field(3, ge=0)
+    schedule: Literal["plateau", "cosine", "none"] = "plateau"
+    warmup_epochs: int = Field(0, ge=0)
+    grad_clip: float | None = 1.0
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    rc_average_eval: bool = True
+    num_workers: int = Field(0, ge=0)
+    device: Literal["auto", "cpu", "gpu"] = "auto"
+    precision: Literal["32", "bf16-mixed", "16-mixed"] = "32"
+    bce_threshold: float | None = Field(None, description="transformed-signal threshold that makes a bin positive (BCE)")
+    pos_weight: float | None = Field(None, description="positive-class weight for BCE; null = unweighted")
+    limit_train_batches: int | None = Field(None, gt=0, description="cap on training batches per epoch")
+
+
+class BaselineConfig(_Strict):
+    kmer_ridge: bool = True
+    k_max: int = Field(4, ge=1, le=6)
+    context: int = Field(256, ge=0, description="bp of sequence each side of a bin fed to the k-mer counts")
+    alpha: float = Field(1.0, gt=0)
+    max_train_windows: int = Field(20000, gt=0)
+
+
+class EvaluateConfig(_Strict):
+    peak_threshold: float | None = Field(
+        None, description="transformed-signal threshold for classification metrics when no peaks BED is given"
+    )
+    n_browser_regions: int = Field(3, ge=0)
+
+
+class Study(_Strict):
+    """A whole study: data, model, training, evaluation, tracking."""
+
+    name: str
+    seed: int = 0
+    genome: Path
+    tracks: list[TrackConfig] = Field(min_length=1)
+    windows: WindowsConfig = Field(default_factory=WindowsConfig)
+    transform: Literal["none", "log1p", "arcsinh", "sqrt"] = "arcsinh"
+    normalize: Literal["none", "zscore", "mean_scale"] = Field(
+        "none", description="per-track normalisation fitted on the training split only"
+    )
+    filter: FilterConfig = Field(default_factory=FilterConfig)
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    peaks: Path | None = None
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    baseline: BaselineConfig = Field(default_factory=BaselineConfig)
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    tracking: Literal["mlflow", "wandb", "tensorboard", "none"] = "mlflow"
+
+    @field_validator("tracks")
+    @classmethod
+    def _unique_tracks(cls, v: list[TrackConfig]) -> list[TrackConfig]:
+        names = [t.name for t in v]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"track names must be unique; repeated: {sorted(dup)}")
+        for t in v:
+            if t.strand and t.pair and t.pair not in names:
+                raise ValueError(f"track {t.name!r} names pair {t.pair!r}, which is not a track of the study")
+        return v
+
+    # --- derived -----------------------------------------------------------------
+    def data_dict(self) -> dict[str, Any]:
+        """The part of the study that determines the prepared cache."""
+        keys = ["genome", "tracks", "windows", "transform", "normalize", "filter", "split", "seed"]
+        return json.loads(self.model_dump_json(include=set(keys)))
+
+    def data_hash(self) -> str:
+        """Stable hash of the data config plus the identity (size, mtime) of the input files."""
+        d = self.data_dict()
+        files = [self.genome] + [t.path for t in self.tracks]
+        if self.windows.blacklist:
+            files.append(self.windows.blacklist)
+        d["_files"] = [_file_identity(p) for p in files]
+        return _hash(d)
+
+    def hash(self) -> str:
+        """Stable hash of the whole study."""
+        return _hash(json.loads(self.model_dump_json()))
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(json.loads(self.model_dump_json()), sort_keys=False)
+
+
+def _file_identity(p: Path) -> list[Any]:
+    try:
+        st = Path(p).stat()
+        return [str(Path(p).resolve()), st.st_size, st.st_mtime_ns]
+    except OSError:
+        return [str(p), None, None]
+
+
+def _hash(d: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+# --- loading -------------------------------------------------------------------------
+def _line_index(node: yaml.Node, prefix: tuple = ()) -> dict[tuple, int]:
+    """Map key paths of a composed YAML document to 1-based line numbers."""
+    out: dict[tuple, int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            key = prefix + (k.value,)
+            out[key] = k.start_mark.line + 1
+            out.update(_line_index(v, key))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            key = prefix + (i,)
+            out[key] = v.start_mark.line + 1
+            out.update(_line_index(v, key))
+    return out
+
+
+def _model_for(loc: tuple) -> type[BaseModel] | None:
+    """The pydantic model that owns the last key of ``loc`` (for typo suggestions)."""
+    model: Any = Study
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return None
+        ann = field.annotation
+        args = getattr(ann, "__args__", ())
+        cand = [a for a in (ann, *args) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not cand:
+            return None
+        model = cand[0]
+    return model
+
+
+def _format_errors(err: ValidationError, lines: dict[tuple, int], source: str) -> str:
+    msgs = []
+    for e in err.errors():
+        loc = tuple(e["loc"])
+        key = ".".join(str(p) for p in loc) or "(top level)"
+        line = None
+        for n in range(len(loc), 0, -1):
+            if loc[:n] in lines:
+                line = lines[loc[:n]]
+                break
+        where = f"{source}:{line}" if line else source
+        if e["type"] == "extra_forbidden":
+            model = _model_for(loc)
+            hint = ""
+            if model is not None:
+                close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else f"; allowed keys: {', '.join(model.model_fields)}"
+            msgs.append(f"{where}: unknown key {key!r}{hint}")
+        elif e["type"] == "missing":
+            msgs.append(f"{where}: missing required key {key!r}")
+        else:
+            got = e.get("input")
+            got_s = f" (got {got!r})" if not isinstance(got, (dict, list)) else ""
+            msgs.append(f"{where}: {key}: {e['msg']}{got_s}")
+    return "; ".join(msgs)
+
+
+def _resolve_paths(data: dict[str, Any], base: Path) -> None:
+    def fix(v: Any) -> Any:
+        if v is None or not isinstance(v, str):
+            return v
+        p = Path(v).expanduser()
+        return str(p if p.is_absolute() else (base / p))
+
+    if "genome" in data:
+        data["genome"] = fix(data["genome"])
+    for t in data.get("tracks") or []:
+        if isinstance(t, dict) and "path" in t:
+            t["path"] = fix(t["path"])
+    if isinstance(data.get("windows"), dict) and data["windows"].get("blacklist"):
+        data["windows"]["blacklist"] = fix(data["windows"]["blacklist"])
+    if data.get("peaks"):
+        data["peaks"] = fix(data["peaks"])
+
+
+def parse_study(text: str, base: Path, source: str = "<study>") -> Study:
+    """Parse YAML text into a ``Study``; relative paths resolve against ``base``."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark else source
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{where}: not valid YAML ({problem}); check indentation and quoting") from None
+    except Exception as exc:  # e.g. unhashable keys, bad encodings
+        raise ConfigError(f"{source}: not a readable YAML study ({type(exc).__name__}: {exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: a study must be a YAML mapping of keys (name:, genome:, tracks: ...)")
+    lines = _line_index(node) if node is not None else {}
+    _resolve_paths(data, base)
+    try:
+        return Study.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_errors(err, lines, source)) from None
+
+
+def load_study(path: str | Path) -> Study:
+    """Load and validate a study YAML file."""
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(f"study file {p} does not exist")
+    try:
+        text = p.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read study file {p}: {exc}") from None
+    return parse_study(text, p.resolve().parent, source=str(p))
+
+
+def override(study: Study, changes: dict[str, Any]) -> Study:
+    """A copy of ``study`` with dotted keys replaced, e.g. ``{"train.lr": 1e-3}``; validated."""
+    d = json.loads(study.model_dump_json())
+    for dotted, value in changes.items():
+        parts = dotted.split(".")
+        cur = d
+        for p in parts[:-1]:
+            if not isinstance(cur, dict) or p not in cur:
+                raise ConfigError(f"{dotted!r} is not a key of the study schema")
+            cur = cur[p]
+        if not isinstance(cur, dict) or parts[-1] not in cur and _model_for(tuple(parts)) is None:
+            raise ConfigError(f"{dotted!r} is not a key of the study schema")
+        cur[parts[-1]] = value
+    try:
+        return Study.model_validate(d)
+    except ValidationError as err:
+        raise ConfigError(_format_errors(err, {}, "override")) from None

@@ -1,0 +1,1 @@
+"""File readers and writers (FASTA/2bit, bigWig, BED/VCF). Nothing here imports torch."""
