@@ -348,7 +348,7 @@ def override(study: Study, changes: dict[str, Any]) -> Study:
             if not isinstance(cur, dict) or p not in cur:
                 raise ConfigError(f"{dotted!r} is not a key of the study schema")
             cur = cur[p]
-        if not isinstance(cur, dict) or parts[-1] not in cur and _model_for(tuple(parts)) is None:
+        if not isinstance(cur, dict) or (parts[-1] not in cur and parts[-2:-1] != ["options"]):
             raise ConfigError(f"{dotted!r} is not a key of the study schema")
         cur[parts[-1]] = value
     try:

@@ -1,8 +1,10 @@
 """bigWig signal tracks: exact bin means per chromosome, header checks, writing.
 
-Reading is one bulk pybbi request per chunk of a chromosome (exact summaries, not zoom
-levels), so a 32-bp bin value equals ``nan_to_num(pyBigWig.values()).mean()`` over the
-bin; windows are later cut from these bins by numpy slicing, never per-window reads. Missing-base policy:
+Reading is one bulk pyBigWig request per chunk of a chromosome, so a 32-bp bin value equals
+``nan_to_num(pyBigWig.values()).mean()`` over the bin; windows are later cut from these bins
+by numpy slicing, never per-window reads. (pybbi is faster for binned summaries but its UCSC
+core calls ``exit()`` on a truncated file, killing the process: we read with pyBigWig, which
+raises.) Missing-base policy:
 
 * ``missing="zero"`` (default): bases absent from the file count as 0, so a bin that is
   half in a gap has half the mean. Sparse coverage tracks (ATAC pileups store no zeros)
@@ -33,27 +35,36 @@ class TrackHeader:
     sizes: dict[str, int]
 
 
+def _open(p: Path):
+    """Open a bigWig with pyBigWig, which raises (rather than exiting the process, as the UCSC
+    library inside pybbi does) on truncated or corrupt files."""
+    import pyBigWig
+
+    try:
+        bw = pyBigWig.open(str(p))
+    except (RuntimeError, OSError) as exc:
+        raise DataError(
+            f"track file {p} is not a readable bigWig ({exc}); it may be truncated or corrupt: "
+            "re-download it (check its md5) or rebuild it"
+        ) from None
+    if bw is None or not bw.isBigWig():
+        raise DataError(f"track file {p} is not a bigWig (a bigBed?); give a bigWig track")
+    return bw
+
+
 def open_header(path: str | Path) -> TrackHeader:
     """Read and check a bigWig header; a corrupt, empty or non-bigWig file is a ``DataError``."""
-    import bbi
-
     p = Path(path)
     if not p.exists():
         raise DataError(f"track file {p} does not exist; check the `tracks:` paths in the study")
     if p.stat().st_size == 0:
         raise DataError(f"track file {p} is empty (0 bytes); re-download or re-create it")
+    bw = _open(p)
     try:
-        with bbi.open(str(p)) as f:
-            if not f.is_bigwig:
-                raise DataError(f"track file {p} is a bigBed, not a bigWig; convert it or give a bigWig")
-            sizes = {str(k): int(v) for k, v in f.chromsizes.items()}
-    except DataError:
-        raise
-    except Exception as exc:
-        raise DataError(
-            f"track file {p} is not a readable bigWig ({type(exc).__name__}: {exc}); "
-            "it may be truncated or corrupt: re-download it (check its md5) or rebuild it"
-        ) from None
+        # (not bw.header(): pyBigWig 0.3 segfaults there on files that store NaN)
+        sizes = {str(k): int(v) for k, v in (bw.chroms() or {}).items()}
+    finally:
+        bw.close()
     if not sizes:
         raise DataError(f"track file {p} lists no chromosomes; it is empty or corrupt")
     return TrackHeader(p, sizes)
@@ -81,47 +92,57 @@ def read_bins(
 ) -> np.ndarray:
     """Bin means of one chromosome: ``float32[n_bins]`` for bins ``[i*res, (i+1)*res)``.
 
-    ``chrom`` is the track's own spelling. One bulk per-base pybbi read per chunk of
-    ``CHUNK_BP`` (bbi's binned "exact" summaries misplace a few bin edges on long ranges,
-    so bins are averaged here with a reshape). NaN or infinite values stored in the file
-    are a ``DataError`` naming the file, chromosome and first bad bin.
+    ``chrom`` is the track's own spelling. One bulk per-base read per chunk of ``CHUNK_BP``
+    (pyBigWig ``values(numpy=True)``), averaged with a reshape in float64. Bases absent from
+    the file read as NaN there, so stored NaN/Inf are found first with one exact ``stats``
+    sum over the chromosome; they are a ``DataError`` naming the file, chromosome and place.
     """
-    import bbi
-
+    p = Path(path)
     out = np.zeros(n_bins, dtype=np.float32)
     end_bp = n_bins * resolution
+    if end_bp == 0:
+        return out
     chunk = max(resolution, (CHUNK_BP // resolution) * resolution)
+    bw = _open(p)
     try:
-        with bbi.open(str(path)) as f:
-            for lo in range(0, end_bp, chunk):
-                hi = min(lo + chunk, end_bp)
-                nb = (hi - lo) // resolution
-                base = f.fetch(chrom, lo, hi, missing=0.0).reshape(nb, resolution)
-                bad = ~np.isfinite(base)
-                if bad.any():
-                    i = int(np.argmax(bad.any(axis=1)))
-                    s0 = lo + i * resolution
-                    raise DataError(
-                        f"track {path} has NaN/Inf signal in {chrom}:{s0}-{s0 + resolution}; "
-                        "it cannot be a training target: fix the file (bigWigToBedGraph, replace the "
-                        "NaNs, bedGraphToBigWig) or exclude that chromosome with `exclude_chroms:`"
-                    )
-                if missing == "zero":
-                    vals = base.mean(axis=1)
-                else:
-                    cov = f.fetch(chrom, lo, hi, missing=np.nan).reshape(nb, resolution)
-                    n = np.isfinite(cov).sum(axis=1)
-                    vals = np.where(n > 0, base.sum(axis=1) / np.maximum(n, 1), 0.0)
-                b0 = lo // resolution
-                out[b0 : b0 + nb] = vals
-    except DataError:
-        raise
-    except Exception as exc:
-        raise DataError(
-            f"cannot read {chrom} from track {path} ({type(exc).__name__}: {exc}); "
-            "the file may be truncated or corrupt: re-download or rebuild it"
-        ) from None
+        try:
+            # libBigWig's exact sum is None when a stored value is NaN (max still answers)
+            total = bw.stats(chrom, 0, end_bp, type="sum", exact=True)[0]
+            top = bw.stats(chrom, 0, end_bp, type="max", exact=True)[0]
+        except RuntimeError as exc:
+            raise DataError(f"cannot read {chrom} from track {p} ({exc}); the file may be corrupt: rebuild it") from None
+        if (total is None and top is not None) or (total is not None and not np.isfinite(total)):
+            raise DataError(
+                f"track {p} has NaN/Inf signal in {chrom}:{_first_bad(bw, chrom, end_bp)}; "
+                "it cannot be a training target: fix the file (bigWigToBedGraph, replace the "
+                "NaNs, bedGraphToBigWig) or exclude that chromosome with `exclude_chroms:`"
+            )
+        for lo in range(0, end_bp, chunk):
+            hi = min(lo + chunk, end_bp)
+            nb = (hi - lo) // resolution
+            try:
+                base = bw.values(chrom, lo, hi, numpy=True).astype(np.float64).reshape(nb, resolution)
+            except RuntimeError as exc:
+                raise DataError(f"cannot read {chrom}:{lo}-{hi} from track {p} ({exc}); the file may be corrupt") from None
+            covered = np.isfinite(base)
+            sums = np.where(covered, base, 0.0).sum(axis=1)
+            if missing == "zero":
+                vals = sums / resolution
+            else:
+                n = covered.sum(axis=1)
+                vals = np.where(n > 0, sums / np.maximum(n, 1), 0.0)
+            out[lo // resolution : lo // resolution + nb] = vals
+    finally:
+        bw.close()
     return out
+
+
+def _first_bad(bw, chrom: str, end_bp: int) -> str:
+    """'start-end' of the first interval with a non-finite value (for the error message)."""
+    for s, e, v in bw.intervals(chrom, 0, end_bp) or ():
+        if not np.isfinite(v):
+            return f"{s}-{e}"
+    return f"0-{end_bp}"
 
 
 def write_bigwig(

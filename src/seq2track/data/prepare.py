@@ -1,0 +1,355 @@
+"""``prepare``: reference FASTA + bigWig tracks -> an on-disk cache of windows.
+
+Steps: resolve chromosomes (aliases, exclusions, lengths), write all chromosomes' codes
+into one memory-mappable array, read every track's bin means with one bulk read per
+chromosome, tile windows, drop N-rich and blacklisted ones, assign splits, filter by a
+threshold on the transformed target, fit the normaliser on the training split only, and
+write ``meta.json`` last.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import atomic
+from ..config import Study
+from ..errors import DataError
+from ..io import tracks as tracks_io
+from ..io.chroms import canonical, resolve_all
+from ..io.genome import Genome
+from . import splits, transforms, windows
+from .cache import META, PreparedDataset
+
+_CACHE_FILES = ("genome.npy", "bins.npy", "windows.parquet", META, "study.yaml")
+
+
+def select_chroms(study: Study, genome_sizes: dict[str, int], track_sizes: list[dict[str, int]]) -> list[str]:
+    """The study's chromosomes, spelled as in the genome, in genome order.
+
+    ``chroms: null`` means all genome chromosomes minus ``exclude_chroms``; of those, ones absent
+    from a track are left out (contigs such as chrEBV or chrUn_*), unless they are val/test.
+    An explicit ``chroms:`` list must exist in the genome and in every track.
+    """
+    w = study.windows
+    excl = {canonical(c) for c in w.exclude_chroms}
+    if w.chroms is not None:
+        gmap = resolve_all(w.chroms, genome_sizes, str(study.genome), what="genome")
+        chroms = [gmap[c] for c in w.chroms if canonical(c) not in excl]
+        for c in chroms:
+            if genome_sizes[c] < w.input_length:
+                raise DataError(
+                    f"chromosome {c} is {genome_sizes[c]:,} bp in {study.genome}, shorter than "
+                    f"input_length {w.input_length}: every window would run past its end; "
+                    "lower `windows.input_length` or drop it from `windows.chroms`"
+                )
+        return chroms
+    needed = {canonical(c) for c in study.split.val + study.split.test}
+    out = []
+    for c in genome_sizes:
+        if canonical(c) in excl:
+            continue
+        in_all = all(tracks_io_resolve(c, ts) for ts in track_sizes)
+        if in_all or canonical(c) in needed:
+            out.append(c)
+    if not out:
+        raise DataError(
+            f"no chromosome of genome {study.genome} is in every track; the files do not share "
+            "chromosome names (even with chr/Ensembl aliases): check they are the same assembly"
+        )
+    return out
+
+
+def tracks_io_resolve(chrom: str, sizes: dict[str, int]) -> bool:
+    from ..io.chroms import resolve
+
+    return resolve(chrom, sizes) is not None
+
+
+def _check_out(out: Path, data_hash: str, force: bool) -> PreparedDataset | None:
+    """Reuse a complete cache of the same study; refuse another study's unless ``force``."""
+    meta = out / META
+    if meta.exists():
+        import json
+
+        old = json.loads(meta.read_text())
+        if old.get("data_hash") == data_hash and not force:
+            return PreparedDataset(out)
+        if not force:
+            raise DataError(
+                f"{out} holds the cache of a different study ({old.get('study', {}).get('name')!r}, "
+                f"hash {old.get('data_hash')}); choose another --out or pass --force to rebuild it"
+            )
+    # incomplete or forced: clear only our own files
+    for name in _CACHE_FILES:
+        (out / name).unlink(missing_ok=True)
+    for tmp in out.glob(".tmp-*") if out.exists() else []:
+        tmp.unlink(missing_ok=True)
+    return None
+
+
+def prepare(study: Study, out: str | Path, force: bool = False, _fit_on: str = "train") -> PreparedDataset:
+    """Build (or reuse) the cache of ``study`` in ``out`` and open it.
+
+    ``_fit_on="all"`` fits the normaliser on every split: the leaky-preprocessing pitfall,
+    reachable only from the pitfall lab.
+    """
+    out = Path(out)
+    t0 = time.perf_counter()
+    data_hash = study.data_hash() + ("" if _fit_on == "train" else f"-fit-{_fit_on}")
+    reused = _check_out(out, data_hash, force)
+    if reused is not None:
+        return reused
+    out.mkdir(parents=True, exist_ok=True)
+    w = study.windows
+    timings: dict[str, float] = {}
+
+    with Genome(study.genome) as genome:
+        headers = [tracks_io.open_header(t.path) for t in study.tracks]
+        chroms = select_chroms(study, genome.sizes, [h.sizes for h in headers])
+        track_names = [
+            tracks_io.check_lengths(h, genome.sizes, chroms, str(study.genome)) for h in headers
+        ]
+        sizes = {c: genome.sizes[c] for c in chroms}
+        bp_off, bin_off = {}, {}
+        total_bp = total_bins = 0
+        for c in chroms:
+            bp_off[c], bin_off[c] = total_bp, total_bins
+            total_bp += sizes[c]
+            total_bins += sizes[c] // w.resolution
+
+        # genome codes, one chromosome at a time into one memory-mapped array
+        t = time.perf_counter()
+        n_frac_parts = []
+        win = windows.tile(sizes, chroms, w.input_length, w.stride)
+        with atomic.atomic_path(out / "genome.npy") as tmp:
+            mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(total_bp,))
+            for c in chroms:
+                codes = genome.codes(c)
+                mm[bp_off[c] : bp_off[c] + sizes[c]] = codes
+                sel = win["chrom"].to_numpy() == c
+                n_frac_parts.append((sel, windows.n_fraction(codes, win["start"].to_numpy()[sel], w.input_length)))
+            mm.flush()
+            del mm
+        timings["genome"] = time.perf_counter() - t
+
+    n_frac = np.zeros(len(win), dtype=np.float32)
+    for sel, nf in n_frac_parts:
+        n_frac[sel] = nf
+
+    # track bins
+    t = time.perf_counter()
+    track_stats: list[dict[str, Any]] = []
+    with atomic.atomic_path(out / "bins.npy") as tmp:
+        bins = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(study.tracks), total_bins))
+        for ti, tc in enumerate(study.tracks):
+            tmin, tmax = np.inf, -np.inf
+            for c in chroms:
+                nb = sizes[c] // w.resolution
+                v = tracks_io.read_bins(tc.path, track_names[ti][c], nb, w.resolution, tc.missing)
+                bins[ti, bin_off[c] : bin_off[c] + nb] = v
+                if nb:
+                    tmin, tmax = min(tmin, float(v.min())), max(tmax, float(v.max()))
+            transforms.check_domain(tmin, study.transform, tc.name, str(tc.path))
+            track_stats.append({"name": tc.name, "path": str(tc.path), "min": tmin, "max": tmax})
+        bins.flush()
+        del bins
+    timings["tracks"] = time.perf_counter() - t
+
+    # windows: flags, splits, filter
+    t = time.perf_counter()
+    reason = np.full(len(win), "", dtype=object)
+    reason[n_frac > w.max_n_fraction] = "n_fraction"
+    if w.blacklist is not None:
+        bl = _read_blacklist(w.blacklist, chroms)
+        hit = windows.overlaps_intervals(win["chrom"].to_numpy(), win["start"].to_numpy(), win["end"].to_numpy(), bl)
+        reason[(reason == "") & hit] = "blacklist"
+    rng = np.random.default_rng([study.seed, 101])
+    if study.split.strategy == "chromosome":
+        split = splits.chromosome_split(win["chrom"].to_numpy(), study.split.val, study.split.test, chroms)
+    else:
+        split = splits.random_split(len(win), study.split.val_fraction, study.split.test_fraction, rng)
+    win["split"] = split
+    win["n_fraction"] = n_frac
+    win["keep"] = reason == ""
+    win["reason"] = reason
+    atomic.write_text(out / "study.yaml", study.to_yaml())
+    tmp_ds = _TmpView(out, win, chroms, sizes, bp_off, bin_off, study)
+    y_all = transforms.forward(tmp_ds.raw_targets(np.flatnonzero(win["keep"].to_numpy())), study.transform)
+    win["target_mean"] = np.nan
+    win.loc[win["keep"].to_numpy(), "target_mean"] = y_all.mean(axis=(1, 2)) if len(y_all) else []
+    f = study.filter
+    if f.threshold is not None:
+        frng = np.random.default_rng([study.seed, 202])
+        below = win["keep"].to_numpy() & (win["target_mean"].to_numpy() < f.threshold)
+        dropped = below & (frng.random(len(win)) >= f.keep_below_fraction)
+        win.loc[dropped, "keep"] = False
+        win.loc[dropped, "reason"] = "below_threshold"
+    keep = win["keep"].to_numpy()
+    for s in ("train", "val", "test"):
+        if not (keep & (win["split"].to_numpy() == s)).any():
+            raise DataError(
+                f"the {s} split of study {study.name!r} has no windows after filtering "
+                f"(chromosomes {sorted(set(win.loc[win['split'] == s, 'chrom']))}); check `split:`, "
+                "`filter:` and `windows.max_n_fraction`"
+            )
+    kept_rows = np.flatnonzero(keep)
+    y_kept = transforms.forward(tmp_ds.raw_targets(kept_rows), study.transform)
+    fit_sel = win["split"].to_numpy()[kept_rows] == "train" if _fit_on == "train" else slice(None)
+    norm_state = transforms.fit(y_kept[fit_sel], study.normalize)
+    norm_state["fit_on"] = _fit_on
+    timings["windows"] = time.perf_counter() - t
+
+    win.to_parquet(out / ".windows.tmp.parquet", index=False)
+    (out / ".windows.tmp.parquet").replace(out / "windows.parquet")
+    stats = _stats(win, tmp_ds.raw_targets(kept_rows), study, track_stats)
+    meta = {
+        "format": 1,
+        "data_hash": data_hash,
+        "study": study.model_dump(mode="json"),
+        "seed": study.seed,
+        "chroms": chroms,
+        "chrom_sizes": sizes,
+        "bp_offsets": bp_off,
+        "bin_offsets": bin_off,
+        "track_names": [t.name for t in study.tracks],
+        "track_chrom_names": track_names,
+        "input_length": w.input_length,
+        "target_length": w.target_length,
+        "resolution": w.resolution,
+        "n_bins": w.n_bins,
+        "flank": w.flank,
+        "transform": study.transform,
+        "norm_state": norm_state,
+        "rc_perm": _rc_perm(study),
+        "stats": stats,
+        "timings": {**timings, "total": time.perf_counter() - t0},
+    }
+    atomic.write_json(out / META, meta)
+    return PreparedDataset(out)
+
+
+class _TmpView(PreparedDataset):
+    """A PreparedDataset over the arrays already written, before ``meta.json`` exists."""
+
+    def __init__(self, root, win, chroms, sizes, bp_off, bin_off, study: Study):  # noqa: D401
+        self.root = Path(root)
+        self.chroms = chroms
+        self.chrom_sizes = sizes
+        self.resolution = study.windows.resolution
+        self.n_bins = study.windows.n_bins
+        self.flank = study.windows.flank
+        self.input_length = study.windows.input_length
+        self.rc_perm = np.asarray(_rc_perm(study))
+        ci = {c: i for i, c in enumerate(chroms)}
+        self._w_chrom = win["chrom"].map(ci).to_numpy(np.int64)
+        self._w_start = win["start"].to_numpy(np.int64)
+        self._bp_off_arr = np.array([bp_off[c] for c in chroms], dtype=np.int64)
+        self._bin_off_arr = np.array([bin_off[c] for c in chroms], dtype=np.int64)
+        self._size_arr = np.array([sizes[c] for c in chroms], dtype=np.int64)
+
+
+def _rc_perm(study: Study) -> list[int]:
+    """Track permutation under reverse complement: stranded pairs swap, others stay."""
+    names = [t.name for t in study.tracks]
+    perm = list(range(len(names)))
+    for i, t in enumerate(study.tracks):
+        if t.strand and t.pair:
+            perm[i] = names.index(t.pair)
+    return perm
+
+
+def _read_blacklist(path: Path, chroms: list[str]) -> pd.DataFrame:
+    import bioframe
+
+    from ..io.chroms import alias_map, canonical as canon
+
+    try:
+        bl = bioframe.read_table(str(path), schema="bed3")
+    except Exception as exc:
+        raise DataError(f"cannot read blacklist {path} as BED ({exc}); give a 3-column BED file") from None
+    amap = {canon(c): c for c in chroms}
+    bl["chrom"] = bl["chrom"].astype(str).map(lambda c: amap.get(canon(c)))
+    _ = alias_map
+    return bl.dropna(subset=["chrom"]).reset_index(drop=True)
+
+
+def _stats(win: pd.DataFrame, raw_kept: np.ndarray, study: Study, track_stats: list[dict]) -> dict[str, Any]:
+    """Counts, quantiles, zero-bin fraction and depth per split, for ``inspect`` and ``audit``."""
+    kept = win[win["keep"]]
+    y = transforms.forward(raw_kept, study.transform)
+    out: dict[str, Any] = {
+        "n_candidates": int(len(win)),
+        "dropped": {r: int(n) for r, n in win.loc[~win["keep"], "reason"].value_counts().items()},
+        "tracks": track_stats,
+        "splits": {},
+        "per_chrom": {},
+    }
+    sp = kept["split"].to_numpy()
+    for s in ("train", "val", "test"):
+        m = sp == s
+        ys, rs = y[m], raw_kept[m]
+        out["splits"][s] = {
+            "n_windows": int(m.sum()),
+            "chroms": sorted(set(kept.loc[m, "chrom"])),
+            "quantiles": {
+                str(q): [float(np.quantile(ys[:, t], q)) if len(ys) else None for t in range(ys.shape[1])]
+                for q in (0.0, 0.25, 0.5, 0.75, 0.9, 0.99, 1.0)
+            },
+            "zero_bin_fraction": [float((rs[:, t] == 0).mean()) if len(rs) else None for t in range(rs.shape[1])],
+            "mean_raw": [float(rs[:, t].mean()) if len(rs) else None for t in range(rs.shape[1])],
+            "depth": [float(rs[:, t].sum() * study.windows.resolution) for t in range(rs.shape[1])],
+        }
+    for c, g in win.groupby("chrom", sort=False):
+        out["per_chrom"][str(c)] = {
+            "split": str(g["split"].iloc[0]) if study.split.strategy == "chromosome" else "mixed",
+            "candidates": int(len(g)),
+            "kept": int(g["keep"].sum()),
+            "n_fraction_dropped": int((g["reason"] == "n_fraction").sum()),
+            "blacklist_dropped": int((g["reason"] == "blacklist").sum()),
+            "below_threshold_dropped": int((g["reason"] == "below_threshold").sum()),
+        }
+    return out
+
+
+def inspect_text(ds: PreparedDataset) -> str:
+    """The human summary printed by ``seq2track inspect``."""
+    st = ds.meta["stats"]
+    lines = [f"cache {ds.root}  study {ds.meta['study']['name']!r}  hash {ds.meta['data_hash']}"]
+    lines.append(
+        f"windows: input {ds.input_length} bp, target {ds.n_bins} bins x {ds.resolution} bp; "
+        f"transform {ds.transform}, normalise {ds.norm_state['kind']} (fit on {ds.norm_state.get('fit_on')})"
+    )
+    lines.append(f"candidates {st['n_candidates']}, dropped {st['dropped'] or 'none'}")
+    for s, d in st["splits"].items():
+        lines.append(f"  {s:5s} {d['n_windows']:7d} windows on {', '.join(d['chroms'])}")
+    for ti, name in enumerate(ds.track_names):
+        lines.append(f"track {name}:")
+        for s, d in st["splits"].items():
+            q = {k: v[ti] for k, v in d["quantiles"].items()}
+            qs = " ".join(f"q{float(k):g}={v:.3g}" for k, v in q.items() if v is not None)
+            lines.append(
+                f"  {s:5s} zero-bin fraction {d['zero_bin_fraction'][ti]:.3f}  mean(raw) {d['mean_raw'][ti]:.3g}  "
+                f"depth {d['depth'][ti]:.3g}  transformed {qs}"
+            )
+    lines.append("per chromosome (split: kept/candidates, N-dropped, blacklist, below threshold):")
+    for c, d in st["per_chrom"].items():
+        lines.append(
+            f"  {c:12s} {d['split']:5s} {d['kept']:6d}/{d['candidates']:<6d} N {d['n_fraction_dropped']:4d}  "
+            f"bl {d['blacklist_dropped']:4d}  thr {d['below_threshold_dropped']:5d}"
+        )
+    return "\n".join(lines)
+
+
+def remove_cache(out: str | Path) -> None:
+    """Delete a cache directory's own files (used by tests and --force)."""
+    out = Path(out)
+    for name in _CACHE_FILES:
+        (out / name).unlink(missing_ok=True)
+    if out.exists() and not any(out.iterdir()):
+        shutil.rmtree(out)
