@@ -358,7 +358,9 @@ def fetch(
         return hit
     meta = file_metadata(acc, base, timeout)
     if not meta.md5sum:
-        raise DataError(f"ENCODE metadata of {acc} has no md5sum, so the download cannot be verified; pick another file")
+        raise DataError(
+            f"ENCODE metadata of {acc} has no md5sum, so the download cannot be verified; pick another file"
+        )
     dest = out / meta.filename
     if dest.exists() and md5_file(dest) == meta.md5sum.lower():
         write_json(out / f"{acc}.json", meta.to_json())

@@ -52,6 +52,8 @@ def sniff(path: str | Path) -> str:
         return "bigwig"
     if head == TWOBIT_MAGIC:
         return "2bit"
+    if head == (0x8789F2EB).to_bytes(4, "little"):
+        raise DataError(f"{p} is a bigBed, not a bigWig; convert it with bigBedToBed and run info on the BED")
     try:
         with _open_text(p) as fh:
             first = b""
@@ -368,7 +370,7 @@ def _roman(s: str) -> int | None:
     if not s or any(ch not in _ROMAN for ch in s):
         return None
     total = 0
-    for a, b in zip(s, s[1:] + " "):
+    for a, b in zip(s, s[1:] + " ", strict=True):
         v = _ROMAN[a]
         total += -v if b in _ROMAN and _ROMAN[b] > v else v
     return total
@@ -464,7 +466,7 @@ def format_text(info: dict[str, Any], max_rows: int = 30) -> str:
         lines += [
             f"version: {info['version']}",
             f"chromosomes: {info['n_chroms']} ({len(info['chroms_with_data'])} with data), {info['genome_bp']:,} bp",
-            f"bases covered: {info['bases_covered']:,} ({info['covered_fraction']:.1%})",
+            f"bases covered: {info['bases_covered']:,} ({info['covered_fraction']:.2%})",
             f"min {_fmt(info['min'])}  max {_fmt(info['max'])}  mean {_fmt(info['mean'])}  std {_fmt(info['std'])}",
             f"zoom levels: {len(info['zoom_levels'])} ({', '.join(map(str, info['zoom_levels']))} bp)",
             f"data step: {info['step_bp']} bp",
