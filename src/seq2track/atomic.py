@@ -16,6 +16,9 @@ from typing import Any
 
 import numpy as np
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
@@ -29,6 +32,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield tmp_p
         with open(tmp_p, "rb+") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp_p, 0o666 & ~_UMASK)  # mkstemp makes 0600; artefacts are ordinary files
         os.replace(tmp_p, final)
     except BaseException:
         tmp_p.unlink(missing_ok=True)

@@ -92,12 +92,13 @@ def read_sizes(source: str | Path | Mapping[str, int]) -> dict[str, int]:
 
 
 # --- fragments -----------------------------------------------------------------------
-def _open_text(path: Path):
+def _is_gzip(path: Path) -> bool:
     with open(path, "rb") as fh:
-        magic = fh.read(2)
-    if magic == b"\x1f\x8b":
-        return gzip.open(path, "rt")
-    return open(path)
+        return fh.read(2) == b"\x1f\x8b"
+
+
+def _open_text(path: Path):
+    return gzip.open(path, "rt") if _is_gzip(path) else open(path)
 
 
 def _sniff(path: Path) -> tuple[int, list[str]]:
@@ -139,7 +140,7 @@ def read_fragments(path: str | Path) -> pd.DataFrame:
         df = pd.read_csv(
             p, sep="\t", header=None, usecols=cols, skiprows=skip, comment="#",
             dtype={0: str, 1: np.int64, 2: np.int64, **({3: str, 4: np.int64, 5: np.int64} if bedpe10 else {})},
-            compression="infer" if p.suffix != ".gz" else "gzip",
+            compression="gzip" if _is_gzip(p) else None,
         )
     except Exception as exc:
         raise DataError(
@@ -227,11 +228,14 @@ def write_runs_bigwig(path: str | Path, sizes: Mapping[str, int], runs: Mapping[
             bw.close()
 
 
-def write_dense_bigwig(path: str | Path, sizes: Mapping[str, int], values: Mapping[str, np.ndarray]) -> None:
-    """Write per-base ``float[len]`` arrays as fixed-step stretches over non-zero bases, atomically.
+def write_dense_bigwig(
+    path: str | Path, sizes: Mapping[str, int], values: Mapping[str, np.ndarray], span: int = 1
+) -> None:
+    """Write per-base ``float[len]`` arrays as fixed-step stretches over non-zero values, atomically.
 
-    For continuous signals (one distinct value per base) where run-length entries would not
-    compress; zeros are not stored.
+    For continuous signals, where run-length entries would not compress. With ``span > 1``
+    each aligned ``span``-bp block stores its mean (the last, partial block its own mean),
+    so bin means at any multiple of ``span`` are exact. Zeros are not stored.
     """
     import pyBigWig
 
@@ -244,11 +248,20 @@ def write_dense_bigwig(path: str | Path, sizes: Mapping[str, int], values: Mappi
             for c in sizes:
                 if c not in values:
                     continue
-                v = np.asarray(values[c], dtype=np.float32)
-                nz = np.concatenate([[False], v != 0, [False]])
+                v = np.asarray(values[c], dtype=np.float64)
+                n = len(v)
+                nb = -(-n // span)
+                sums = np.add.reduceat(v, np.arange(0, n, span)) if n else np.zeros(0)
+                cnt = np.minimum(span, n - np.arange(nb) * span)
+                m = (sums / cnt).astype(np.float32)
+                nz = np.concatenate([[False], m != 0, [False]])
                 edges = np.flatnonzero(nz[1:] != nz[:-1])
                 for s, e in zip(edges[0::2], edges[1::2]):
-                    bw.addEntries(c, int(s), values=v[s:e].astype(np.float64), span=1, step=1)
+                    full_e = e if (e * span <= n) else e - 1  # a partial last block is its own entry
+                    if full_e > s:
+                        bw.addEntries(c, int(s * span), values=m[s:full_e].astype(np.float64), span=span, step=span)
+                    if full_e < e:
+                        bw.addEntries([c], [int(full_e * span)], ends=[n], values=[float(m[full_e])])
         finally:
             bw.close()
 
@@ -263,25 +276,37 @@ def pileup_frame(
     clip: bool = False,
     source: str = "<fragments>",
 ) -> PileupResult:
-    """Pile up a ``chrom, start, end`` frame (file order) into a coverage bigWig at ``out``."""
+    """Pile up a ``chrom, start, end`` frame (file order) into a coverage bigWig at ``out``.
+
+    Chromosomes and ends are checked on every interval, before thinning; ``n_dropped`` and
+    ``n_clipped`` count the whole input.
+    """
     sizes = {str(k): int(v) for k, v in sizes.items()}
     n_total = len(frags)
     keep = thin_mask(n_total, fraction, np.random.default_rng(seed))
-    kept = frags[keep]
     n_dropped = int(frags.attrs.get("n_cross_chrom", 0))
     n_clipped = 0
-    runs: dict[str, Runs] = {}
-    total = 0
-    n_kept = 0
-    by_chrom = kept.groupby("chrom", sort=False, observed=True)
-    unknown: dict[str, int] = {}
-    for fchrom, sub in by_chrom:
-        gchrom = resolve(str(fchrom), sizes)
+    groups = list(frags.reset_index(drop=True).groupby("chrom", sort=False))
+    target = {str(fchrom): resolve(str(fchrom), sizes) for fchrom, _ in groups}
+    unknown = {f: len(sub) for (f, sub) in groups if target[str(f)] is None}
+    if unknown:
+        if not clip:
+            shown = ", ".join(list(sizes)[:20]) + (" ..." if len(sizes) > 20 else "")
+            names = ", ".join(f"{k} ({v} intervals)" for k, v in list(unknown.items())[:10])
+            raise DataError(
+                f"fragment file {source} has intervals on chromosome(s) the genome lacks: {names} "
+                f"(the genome has: {shown}); use the genome the fragments were aligned to, "
+                "or pass --clip to drop them"
+            )
+        n_dropped += sum(unknown.values())
+    per_chrom: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {}
+    for fchrom, sub in groups:
+        gchrom = target[str(fchrom)]
         if gchrom is None:
-            unknown[str(fchrom)] = len(sub)
             continue
         s = sub["start"].to_numpy(np.int64)
         e = sub["end"].to_numpy(np.int64)
+        k = keep[sub.index.to_numpy()]
         length = sizes[gchrom]
         over = e > length
         if over.any():
@@ -295,27 +320,18 @@ def pileup_frame(
             past = s >= length
             n_dropped += int(past.sum())
             n_clipped += int((over & ~past).sum())
-            s, e = s[~past], np.minimum(e[~past], length)
-        r = coverage_runs(s, e)
-        if gchrom in runs:  # two spellings of one chromosome in the file
-            old = runs[gchrom]
-            r = coverage_runs(
-                np.concatenate([np.repeat(old.starts, old.values.astype(np.int64)), s]),
-                np.concatenate([np.repeat(old.ends, old.values.astype(np.int64)), e]),
-            )
-        runs[gchrom] = r
+            s, e, k = s[~past], np.minimum(e[~past], length), k[~past]
+        s, e = s[k], e[k]
+        lists = per_chrom.setdefault(gchrom, ([], []))  # two spellings of one chromosome merge here
+        lists[0].append(s)
+        lists[1].append(e)
+    runs: dict[str, Runs] = {}
+    total = n_kept = 0
+    for gchrom, (ss, ee) in per_chrom.items():
+        s, e = np.concatenate(ss), np.concatenate(ee)
+        runs[gchrom] = coverage_runs(s, e)
         total += int((e - s).sum())
         n_kept += len(s)
-    if unknown:
-        if not clip:
-            shown = ", ".join(list(sizes)[:20]) + (" ..." if len(sizes) > 20 else "")
-            names = ", ".join(f"{k} ({v} intervals)" for k, v in list(unknown.items())[:10])
-            raise DataError(
-                f"fragment file {source} has intervals on chromosome(s) the genome lacks: {names} "
-                f"(the genome has: {shown}); use the genome the fragments were aligned to, "
-                "or pass --clip to drop them"
-            )
-        n_dropped += sum(unknown.values())
     if n_dropped or n_clipped:
         log.warning(
             "pileup %s: dropped %d interval(s) (unknown chromosome, past the end or across chromosomes), "
