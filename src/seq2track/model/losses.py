@@ -28,6 +28,7 @@ from torch.nn import functional as F
 from ..errors import ConfigError
 
 LOSSES = ("poisson", "mse", "bce", "multinomial")
+_BCE_OPTS = ("threshold", "pos_weight")  # study-level options only BCE uses
 
 
 class Loss:
@@ -140,9 +141,10 @@ def get_loss(name: str, **opts: object) -> Loss:
     """The loss called ``name`` (poisson | mse | bce | multinomial) with its options.
 
     ``bce``: ``threshold`` (required), ``pos_weight``; ``multinomial``: ``count_weight``;
-    ``poisson``: ``eps``. Options set to None are ignored for losses that do not take them,
-    so ``get_loss(cfg.loss, threshold=cfg.bce_threshold, pos_weight=cfg.pos_weight)`` works
-    for every loss.
+    ``poisson``: ``eps``. The BCE options ``threshold`` / ``pos_weight`` (the study's
+    ``train.bce_threshold`` / ``train.pos_weight``) are ignored by the other losses, so
+    ``get_loss(cfg.loss, threshold=cfg.bce_threshold, pos_weight=cfg.pos_weight)`` works for
+    every loss; any other unknown option is a ``ConfigError``.
     """
     classes: dict[str, type[Loss]] = {
         "poisson": PoissonLoss, "mse": MSELoss, "bce": BCELoss, "multinomial": MultinomialLoss,
@@ -152,7 +154,7 @@ def get_loss(name: str, **opts: object) -> Loss:
     import inspect
 
     params = set(inspect.signature(classes[name].__init__).parameters) - {"self"}
-    bad = sorted(k for k, v in opts.items() if k not in params and v is not None)
+    bad = sorted(k for k, v in opts.items() if k not in params and v is not None and k not in _BCE_OPTS)
     if bad:
         raise ConfigError(f"loss {name} takes no option(s) {bad}; it takes {sorted(params) or 'none'}")
     return classes[name](**{k: v for k, v in opts.items() if k in params})
