@@ -44,7 +44,8 @@ _register_all()
 def main() -> None:
     """Entry point: run the app; user-fixable errors become one line on stderr, exit 2."""
     try:
-        app(standalone_mode=False)
+        rc = app(standalone_mode=False)  # typer.Exit(n) comes back as a return value here
+        sys.exit(rc if isinstance(rc, int) else 0)
     except Seq2TrackError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)

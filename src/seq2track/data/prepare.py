@@ -205,8 +205,8 @@ def prepare(study: Study, out: str | Path, force: bool = False, _fit_on: str = "
     norm_state["fit_on"] = _fit_on
     timings["windows"] = time.perf_counter() - t
 
-    win.to_parquet(out / ".windows.tmp.parquet", index=False)
-    (out / ".windows.tmp.parquet").replace(out / "windows.parquet")
+    with atomic.atomic_path(out / "windows.parquet") as tmp:
+        win.to_parquet(tmp, index=False)
     stats = _stats(win, tmp_ds.raw_targets(kept_rows), study, track_stats)
     meta = {
         "format": 1,

@@ -79,7 +79,20 @@ class Genome:
 
     def codes(self, chrom: str) -> np.ndarray:
         """Whole chromosome as ``uint8[chrom_len]`` codes."""
-        return encode(self.fetch(chrom, 0, self.sizes[chrom]))
+        try:
+            seq = self.fetch(chrom, 0, self.sizes[chrom])
+            codes = encode(seq)
+        except Exception as exc:  # pyfaidx raises many types on corrupt files or stale indexes
+            raise DataError(
+                f"cannot read chromosome {chrom} of genome {self.path} ({type(exc).__name__}: {' '.join(str(exc).split())}); "
+                "the file is corrupt or its .fai index does not match it: delete the .fai and retry"
+            ) from None
+        if len(codes) != self.sizes[chrom]:
+            raise DataError(
+                f"chromosome {chrom} of genome {self.path} reads as {len(codes):,} bp but its index says "
+                f"{self.sizes[chrom]:,}: the file is truncated or its .fai is stale; delete the .fai and retry"
+            )
+        return codes
 
     def close(self) -> None:
         try:

@@ -35,11 +35,92 @@ class TrackHeader:
     sizes: dict[str, int]
 
 
+_BIGWIG_MAGIC = 0x888FFC26
+_CHROM_TREE_MAGIC = 0x78CA8C91
+_RTREE_MAGIC = 0x2468ACE0
+_MAX_ZOOM_LEVELS = 10  # bbiMaxZoomLevels in the UCSC source
+
+
+def check_structure(p: Path) -> None:
+    """Check the offsets and counts that libBigWig trusts when it opens a file.
+
+    pyBigWig.open() segfaults (killing the process) on some corrupt headers: a huge zoom-level
+    count, a chromosome-tree node claiming more items than it holds, a chromosome id out of
+    range. These few fields are checked here first, so such a file is a ``DataError``.
+    """
+    import struct
+
+    size = p.stat().st_size
+
+    def bad(what: str) -> DataError:
+        return DataError(
+            f"track file {p} is not a readable bigWig ({what}); it may be truncated or corrupt: "
+            "re-download it (check its md5) or rebuild it"
+        )
+
+    with open(p, "rb") as fh:
+        head = fh.read(64)
+        if len(head) < 64:
+            raise bad("shorter than a bigWig header")
+        for end in "<>":
+            if struct.unpack_from(end + "I", head)[0] == _BIGWIG_MAGIC:
+                break
+        else:
+            return  # not a bigWig at all: pyBigWig says so (and bigBed is refused later)
+        _, _, zooms, tree, data, index, _, _, autosql, summary, _, _ = struct.unpack(end + "IHHQQQHHQQIQ", head)
+        if zooms > _MAX_ZOOM_LEVELS or 64 + 24 * zooms > size:
+            raise bad(f"{zooms} zoom levels")
+        for off, name in ((tree, "chromosome tree"), (data, "data"), (index, "index"), (autosql, "autoSql"),
+                          (summary, "summary")):
+            if off and not 64 <= off < size:  # 0 = absent (an empty file has no index)
+                raise bad(f"{name} offset {off} outside the file of {size} bytes")
+        for z in range(zooms):
+            fh.seek(64 + 24 * z)
+            _, _, zdata, zindex = struct.unpack(end + "IIQQ", fh.read(24))
+            if not (64 <= zdata < size and 64 <= zindex < size):
+                raise bad(f"zoom level {z} points outside the file")
+        if not tree:
+            raise bad("no chromosome tree")
+        if index:
+            fh.seek(index)
+            magic = fh.read(4)
+            if len(magic) < 4 or struct.unpack(end + "I", magic)[0] != _RTREE_MAGIC:
+                raise bad("no R-tree index where the header says")
+        fh.seek(tree)
+        th = fh.read(32)
+        if len(th) < 32:
+            raise bad("truncated chromosome tree")
+        magic, block, key_size, val_size, n_items, _ = struct.unpack(end + "IIIIQQ", th)
+        if magic != _CHROM_TREE_MAGIC or not 0 < key_size <= 256 or val_size != 8 or block == 0:
+            raise bad("corrupt chromosome tree header")
+        todo, seen = [tree + 32], set()
+        while todo:
+            node = todo.pop()
+            if node in seen or len(seen) > n_items + 1 or node + 4 > size:
+                raise bad("corrupt chromosome tree")
+            seen.add(node)
+            fh.seek(node)
+            is_leaf, _, count = struct.unpack(end + "BBH", fh.read(4))
+            if count > block or node + 4 + count * (key_size + 8) > size:
+                raise bad(f"chromosome-tree node with {count} items (block size {block})")
+            body = fh.read(count * (key_size + 8))
+            for i in range(count):
+                off = i * (key_size + 8) + key_size
+                if is_leaf:
+                    chrom_id, _ = struct.unpack_from(end + "II", body, off)
+                    if chrom_id >= n_items:
+                        raise bad(f"chromosome id {chrom_id} of {n_items}")
+                else:
+                    (child,) = struct.unpack_from(end + "Q", body, off)
+                    todo.append(child)
+
+
 def _open(p: Path):
     """Open a bigWig with pyBigWig, which raises (rather than exiting the process, as the UCSC
     library inside pybbi does) on truncated or corrupt files."""
     import pyBigWig
 
+    check_structure(p)
     try:
         bw = pyBigWig.open(str(p))
     except (RuntimeError, OSError) as exc:
@@ -63,6 +144,10 @@ def open_header(path: str | Path) -> TrackHeader:
     try:
         # (not bw.header(): pyBigWig 0.3 segfaults there on files that store NaN)
         sizes = {str(k): int(v) for k, v in (bw.chroms() or {}).items()}
+    except (RuntimeError, UnicodeDecodeError, ValueError) as exc:
+        raise DataError(
+            f"track file {p} has an unreadable chromosome list ({exc}); it is corrupt: re-download or rebuild it"
+        ) from None
     finally:
         bw.close()
     if not sizes:
