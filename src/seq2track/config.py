@@ -139,6 +139,12 @@ class TrainConfig(_Strict):
     bce_threshold: float | None = Field(None, description="transformed-signal threshold that makes a bin positive (BCE)")
     pos_weight: float | None = Field(None, description="positive-class weight for BCE; null = unweighted")
     limit_train_batches: int | None = Field(None, gt=0, description="cap on training batches per epoch")
+    epoch_windows: int | None = Field(
+        6144, gt=0,
+        description="training windows per epoch: each epoch is a fresh seeded shuffle of the training split cut "
+        "to this many windows, so validation, early stopping and checkpoints come at a fixed cadence whatever "
+        "the genome size; null = the whole training split every epoch",
+    )
 
 
 class BaselineConfig(_Strict):
@@ -154,6 +160,12 @@ class EvaluateConfig(_Strict):
         None, description="transformed-signal threshold for classification metrics when no peaks BED is given"
     )
     n_browser_regions: int = Field(3, ge=0)
+    browser_region_bp: int = Field(10_000, gt=0, description="length of each genome-browser plot region (bp)")
+    reference_tracks: dict[str, Path] = Field(
+        default_factory=dict,
+        description="track name -> a noise-free or deeper bigWig of the same signal (e.g. the simulator's "
+        "expected_condA.bw); its correlation with the observed track is the ceiling a model can reach",
+    )
 
 
 class Study(_Strict):
@@ -302,6 +314,9 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
         data["windows"]["blacklist"] = fix(data["windows"]["blacklist"])
     if data.get("peaks"):
         data["peaks"] = fix(data["peaks"])
+    ev = data.get("evaluate")
+    if isinstance(ev, dict) and isinstance(ev.get("reference_tracks"), dict):
+        ev["reference_tracks"] = {k: fix(v) for k, v in ev["reference_tracks"].items()}
 
 
 def parse_study(text: str, base: Path, source: str = "<study>") -> Study:

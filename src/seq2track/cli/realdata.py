@@ -127,3 +127,20 @@ def register(app: typer.Typer) -> None:
             f"val {', '.join(s['val'])} ({s['val_fraction']:.1%}); resolution {s['resolution']}, "
             f"input {s['input_length']}, stride {s['stride']}"
         )
+
+    @app.command()
+    def predict(
+        run: Path = typer.Argument(..., help="a run directory written by `seq2track run`"),
+        out: Path = typer.Option(..., "--out", "-o", help="bigWig (or bedGraph with --bedgraph) to write"),
+        chroms: Optional[list[str]] = typer.Option(
+            None, "--chroms", help="chromosomes to predict (repeat; 'all' for every study chromosome); default: the test chromosomes"
+        ),
+        track: Optional[str] = typer.Option(None, "--track", help="which track of a multi-task run (default: the first)"),
+        residuals: bool = typer.Option(False, "--residuals", help="write observed minus predicted"),
+        bedgraph: bool = typer.Option(False, "--bedgraph", help="write a bedGraph text file instead of a bigWig"),
+    ) -> None:
+        """Tile the trained model over whole chromosomes and write its predictions (track units) for a genome browser."""
+        from ..export import write_predictions
+
+        s = write_predictions(run, out, chroms=chroms, track=track, residuals=residuals, bedgraph=bedgraph)
+        typer.echo(f"wrote {s['path']}: track {s['track']}, {sum(s['bins'].values()):,} bins on {', '.join(s['chroms'])}")

@@ -1,0 +1,135 @@
+"""``interpret`` (motif marginalisation), ``variants`` (variant effects), ``attribute`` (ISM, IG, logos)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def _motifs(specs: list[str], motif_file: Path | None, release: str):
+    from ..interpret.motifs import get_motifs
+
+    return get_motifs(specs, motif_file, release)
+
+
+def _report(run_dir: Path) -> None:
+    from ..interpret import update_report
+
+    p = update_report(run_dir)
+    if p is not None:
+        typer.echo(f"report: {p} (section Interpretation)")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def interpret(
+        run: Path = typer.Argument(..., help="a trained run directory"),
+        motif: list[str] = typer.Option(
+            None, "--motif", "-m",
+            help="JASPAR ID (MA0139.1) or name (CTCF), or an ID/name in --motif-file; repeat for several. "
+                 "Default on simulated data: the planted motifs of truth.json",
+        ),
+        motif_file: Path = typer.Option(None, "--motif-file", help="MEME minimal, JASPAR or gimmemotifs .pfm file"),
+        pair: str = typer.Option(None, "--pair", help="two motifs A,B for the spacing experiment (default on "
+                                 "simulated data: the interacting pair)"),
+        n: int = typer.Option(500, "--n", help="number of shuffled test-split backgrounds", min=2),
+        n_sweep: int = typer.Option(100, "--n-sweep", help="backgrounds used for the position sweep", min=2),
+        n_spacing: int = typer.Option(100, "--n-spacing", help="backgrounds used for the spacing experiment", min=2),
+        spacing_max: int = typer.Option(160, "--spacing-max", help="largest centre-to-centre distance (bp)"),
+        spacing_step: int = typer.Option(4, "--spacing-step", help="distance step (bp)", min=1),
+        sweep_step: int = typer.Option(64, "--sweep-step", help="offset step of the position sweep (bp)", min=1),
+        seed: int = typer.Option(None, "--seed", help="random seed (default: the study's)"),
+        release: str = typer.Option("JASPAR2024", "--jaspar", help="pyjaspar release for ID/name look-ups"),
+    ) -> None:
+        """Insert motifs into shuffled test sequences; effect on the prediction with 95% CIs -> RUN/interpret/."""
+        import numpy as np
+
+        from ..errors import ConfigError
+        from ..interpret import load_run
+        from ..interpret.marginalize import run_marginalize
+
+        specs = list(motif or [])
+        given = _motifs(specs, motif_file, release) if specs else None  # fail fast on a bad motif
+        r = load_run(run)
+        truth = r.truth()
+        if not specs and truth:
+            specs = [m["jaspar_id"] for m in truth["motifs"]]
+        if not specs:
+            raise ConfigError("give at least one --motif (a JASPAR ID such as MA0139.1, a name, or a file)")
+        motifs = given if given is not None else _motifs(specs, motif_file, release)
+        pair_specs = pair.split(",") if pair else None
+        if pair_specs is None and truth and not motif:
+            ids = {m["name"]: m["jaspar_id"] for m in truth["motifs"]}
+            pair_specs = [ids[x] for x in truth["interacting_pair"]["motifs"]]
+        pair_m = None
+        if pair_specs:
+            if len(pair_specs) != 2:
+                raise ConfigError(f"--pair needs two motifs separated by a comma (got {pair!r})")
+            pair_m = tuple(_motifs(pair_specs, motif_file, release))
+        spacings = None
+        if pair_m:
+            lo = -(-(pair_m[0].width + pair_m[1].width) // 2)
+            spacings = np.arange(lo, spacing_max + 1, spacing_step)
+        s = run_marginalize(r, motifs, n=n, seed=seed, pair=pair_m, spacings=spacings, sweep_step=sweep_step,
+                            n_sweep=n_sweep, n_spacing=n_spacing)
+        import pandas as pd
+
+        tab = pd.read_csv(r.out / "motifs.tsv", sep="\t")
+        cols = ["motif", "name", "kind", "track", "effect", "ci_low", "ci_high"]
+        if "planted_effect" in tab and tab["planted_effect"].notna().any():
+            cols.append("planted_effect")
+        typer.echo(tab[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        typer.echo(f"wrote {', '.join(s['files'])} to {r.out}")
+        _report(r.dir)
+
+    @app.command()
+    def variants(
+        run: Path = typer.Argument(..., help="a trained run directory"),
+        vcf: Path = typer.Option(..., "--vcf", help="VCF (plain, gzip or bgzip)"),
+        out: Path = typer.Option(None, "--out", "-o", help="output TSV (default RUN/interpret/variants.tsv)"),
+        max_indel: int = typer.Option(None, "--max-indel", help="largest indel length change scored "
+                                      "(default input_length/4)"),
+        pseudocount: float = typer.Option(1.0, "--pseudocount", help="added to track-unit means before log2 fold change"),
+    ) -> None:
+        """Predict reference and alternative alleles (RC-averaged); difference and log2 fold change per track."""
+        from ..interpret import load_run
+        from ..interpret.variants import run_variants
+
+        r = load_run(run)
+        s = run_variants(r, vcf, out, max_indel=max_indel, pseudocount=pseudocount)
+        st = ", ".join(f"{k} {v}" for k, v in s["status"].items() if v)
+        typer.echo(f"{s['n_variants']} alleles: {st}")
+        for track, m in s.get("truth", {}).items():
+            typer.echo(
+                f"{track}: auROC break vs neutral {m['auroc_break_vs_neutral']:.3f}, "
+                f"Pearson {m['pearson']:.3f}, Spearman {m['spearman']:.3f} (predicted log2FC vs TRUE_EFFECT)"
+            )
+        typer.echo(f"wrote {out or r.out / 'variants.tsv'}")
+        _report(r.dir)
+
+    @app.command()
+    def attribute(
+        run: Path = typer.Argument(..., help="a trained run directory"),
+        region: str = typer.Option(None, "--region", help="chrom:start-end (0-based); the window is centred on it"),
+        top: int = typer.Option(None, "--top", help="the N test windows with the highest prediction", min=1),
+        span: int = typer.Option(400, "--span", help="central bp mutated (ISM) and drawn"),
+        track: str = typer.Option("0", "--track", help="track name or index"),
+        baselines: int = typer.Option(4, "--baselines", help="dinucleotide-shuffled baselines for IG", min=1),
+        ig_steps: int = typer.Option(32, "--ig-steps", help="integration steps for IG", min=2),
+        seed: int = typer.Option(None, "--seed", help="random seed (default: the study's)"),
+    ) -> None:
+        """In-silico mutagenesis + Integrated Gradients as sequence logos -> RUN/interpret/attributions/."""
+        from ..interpret import load_run
+        from ..interpret.ism import run_attribute
+
+        r = load_run(run)
+        s = run_attribute(r, region=region, top=top, span=span, track=track, n_baselines=baselines,
+                          ig_steps=ig_steps, seed=seed)
+        for w in s["windows"]:
+            typer.echo(
+                f"{w['window']}: predicted {w['prediction']:.3g}; sites {w['sites'] or '-'}; "
+                f"ISM enrichment {w['ism_site_enrichment']:.2f}, IG enrichment {w['ig_site_enrichment']:.2f}"
+            )
+        typer.echo(f"wrote {r.out / 'attributions'}")
+        _report(r.dir)

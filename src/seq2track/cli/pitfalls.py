@@ -1,0 +1,60 @@
+"""``pitfalls`` (the measured lab) and ``audit`` (the same pitfalls found without training)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def pitfalls(
+        study: Path = typer.Argument(..., help="study YAML file"),
+        which: str = typer.Option("all", "--which", help="all, or a comma list of: leakage,leaky,imbalance,depth,shift"),
+        seeds: int = typer.Option(3, "--seeds", help="repeats per arm (>= 3 for a confidence interval)"),
+        out: Path = typer.Option(..., "--out", "-o", help="folder; results go to OUT/pitfalls/"),
+        shallow: Path = typer.Option(None, "--shallow", help="the primary track's assay at a lower depth (bigWig)"),
+        other: Path = typer.Option(None, "--other", help="the same assay in another condition / cell type (bigWig)"),
+        fragments: Path = typer.Option(None, "--fragments", help="fragments of the primary track (for downsampling)"),
+        full_size: bool = typer.Option(False, "--full-size", help="use the study's model and budget, not the small lab model"),
+        max_eval_windows: int = typer.Option(3000, "--max-eval-windows", help="cap on test windows scored per arm"),
+    ) -> None:
+        """Measure each pitfall: a sound arm vs pitfall arms, same model and budget, over seeds.
+
+        Writes OUT/pitfalls/<name>.json (metrics per arm and seed; differences with a 95% CI and
+        a verdict), <name>.png, <name>.html and index.html. The simulator's extra tracks are found
+        through its truth.json; for real data pass --shallow/--other/--fragments.
+        """
+        from ..config import load_study
+        from ..pitfalls import run_pitfalls
+        from ..pitfalls.report import markdown_table
+
+        res = run_pitfalls(load_study(study), out, which=which, seeds=seeds, shallow=shallow, other=other,
+                           fragments=fragments, small=not full_size, max_eval_windows=max_eval_windows,
+                           echo=typer.echo)
+        typer.echo(markdown_table(list(res.values())))
+        typer.echo(f"wrote {Path(out) / 'pitfalls'}/ (index.html, <name>.json)")
+
+    @app.command()
+    def audit(
+        study: Path = typer.Argument(..., help="study YAML file"),
+        eval_study: Path = typer.Option(None, "--eval-study", help="a study whose TEST split the model will be tested on "
+                                        "(another track, condition or depth)"),
+        out: Path = typer.Option(Path("."), "--out", "-o", help="folder for audit.json (and the cache if none is given)"),
+        cache: Path = typer.Option(None, "--cache", help="a prepared cache of STUDY (else prepared into OUT/cache)"),
+        eval_cache: Path = typer.Option(None, "--eval-cache", help="a prepared cache of --eval-study"),
+    ) -> None:
+        """Check a study for the field's pitfalls without training: prints pass/warn/fail, writes
+        OUT/audit.json, exits 1 on any fail (for CI)."""
+        from ..config import load_study
+        from ..pitfalls.audit import audit as run_audit
+
+        s = load_study(study)
+        ev = load_study(eval_study) if eval_study is not None else None
+        res = run_audit(s, out=out, cache=cache, eval_study=ev, eval_cache=eval_cache)
+        path = res.write(out)
+        typer.echo(res.table())
+        typer.echo(f"wrote {path}")
+        if res.status == "fail":
+            raise typer.Exit(1)

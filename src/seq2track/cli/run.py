@@ -1,0 +1,85 @@
+"""``run``, ``train``, ``evaluate`` and ``demo``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+
+def _fmt(v: Any) -> str:
+    return "–" if v is None else f"{v:.3f}"
+
+
+def _summary(m: dict[str, Any]) -> str:
+    t, b = m.get("test", {}), (m.get("baseline") or {}).get("test", {})
+    lines = [
+        f"test Pearson {_fmt(t.get('pearson'))} (k-mer baseline {_fmt(b.get('pearson'))}), "
+        f"window-total Pearson {_fmt((t.get('window_total') or {}).get('pearson'))} "
+        f"(baseline {_fmt((b.get('window_total') or {}).get('pearson'))})",
+        f"test auPRC {_fmt(t.get('auprc'))} (no-skill {_fmt(t.get('auprc_baseline'))}, "
+        f"baseline {_fmt(b.get('auprc'))}), auROC {_fmt(t.get('auroc'))}",
+    ]
+    for name, r in (t.get("reference") or {}).items():
+        lines.append(
+            f"{name}: Pearson with the noise-free signal {_fmt(r.get('model_vs_reference_pearson'))}; "
+            f"ceiling (noise-free vs observed) {_fmt(r.get('ceiling_pearson'))}"
+        )
+    return "\n".join(lines)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def run(
+        study: Path = typer.Argument(..., help="study YAML file"),
+        out: Path = typer.Option(..., "--out", "-o", help="run directory"),
+        force: bool = typer.Option(False, "--force", help="replace a run of another study in --out"),
+    ) -> None:
+        """Prepare, train, evaluate and report a study into one run directory (resumes if interrupted)."""
+        from ..config import load_study
+        from ..run import run_study
+
+        m = run_study(load_study(study), out, force=force)
+        typer.echo(_summary(m))
+        typer.echo(f"report: {m['report']}")
+
+    @app.command()
+    def train(
+        study: Path = typer.Argument(..., help="study YAML file"),
+        out: Path = typer.Option(..., "--out", "-o", help="run directory"),
+        force: bool = typer.Option(False, "--force", help="start over (replace a run in --out)"),
+    ) -> None:
+        """Prepare and train only; checkpoints go to RUN/model (resumes from last.ckpt)."""
+        from ..config import load_study
+        from ..run import train_only
+
+        r = train_only(load_study(study), out, force=force)
+        typer.echo(
+            f"trained {r.epochs_run} epochs{' (stopped early)' if r.stopped_early else ''}: best validation loss "
+            f"{r.best_val_loss:.4f}, {r.windows_per_s:.0f} windows/s, "
+            f"{100 * r.data_wait_fraction:.1f}% waiting for data; checkpoint {r.checkpoint}"
+        )
+
+    @app.command()
+    def evaluate(run_dir: Path = typer.Argument(..., help="a run directory written by `seq2track train` or `run`")) -> None:
+        """Evaluate a trained run on val/test against the k-mer baseline; write metrics, plots, report."""
+        from ..run import evaluate_only
+
+        m = evaluate_only(run_dir)
+        typer.echo(_summary(m))
+        typer.echo(f"report: {m['report']}")
+
+    @app.command()
+    def demo(
+        out: Path = typer.Option(Path("seq2track-demo"), "--out", "-o", help="folder for the data and the run"),
+        seed: int = typer.Option(0, "--seed", help="simulation seed"),
+    ) -> None:
+        """Simulate a genome with known biology, train and evaluate on it, and write the report (~3 min, 2 cores)."""
+        from ..run import demo as run_demo
+
+        m = run_demo(out, seed=seed)
+        typer.echo(_summary(m))
+        tm = m.get("timings", {})
+        typer.echo(f"took {tm.get('total', float('nan')):.0f} s; simulated data in {out / 'sim'}")
+        typer.echo(f"report: {Path(m['report']).resolve()}")

@@ -1,0 +1,537 @@
+"""``seq2track audit``: the pitfalls a study invites, found without training anything.
+
+``audit(study)`` prepares (or opens) the study's cache and checks, each as pass / warn / fail:
+
+============================  ======================================================================
+``assembly``                  chromosome names resolve between genome and tracks (aliases are a
+                              warning) and lengths agree (a mismatch is a different assembly)
+``split_chromosomes``         train, val and test hold disjoint chromosomes (a random split fails)
+``context_overlap``           fraction of val/test windows whose input (+- jitter) overlaps a
+                              training window's input
+``near_duplicates``           fraction of val/test windows whose k-mers (canonical 21-mers,
+                              FracMinHash sample) occur mostly in training windows *elsewhere*
+                              in the genome: segmental duplications, paralogs, repeats
+``fit_on_train``              normalisers (and any declared supervised selection) fitted on the
+                              training split only
+``prevalence``                zero-bin fraction and positive prevalence per split, what
+                              thresholding (``filter:``) removed from val/test, class weights
+``depth``                     total signal per track and split; depth ratio between the tracks
+                              used for training and for testing
+``gc_shift``, ``target_shift``  Kolmogorov-Smirnov statistic of window GC content and of window
+                              mean target between the training and the test windows
+============================  ======================================================================
+
+With ``eval_study`` the audit describes *training on study, testing on eval_study's test
+split* (another track, condition or depth): the cross-study checks then compare the two.
+
+``warn_if_unsound(study)`` gives the static warnings (no data read) that ``run`` prints.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import atomic
+from ..config import Study
+from ..errors import DataError, Seq2TrackError
+from ..io.chroms import canonical
+from .sketch import NEAR_DUP_CONTAINMENT, K, near_duplicates, query_rows
+
+#: thresholds (warn, fail); documented in docs/pitfalls.md
+CONTEXT_OVERLAP = (0.0, 0.01)  # fraction of val/test windows
+NEAR_DUP = (0.0, 0.05)  # fraction of val/test windows
+KS_TARGET = (0.1, float("inf"))  # one track, train vs test chromosomes: information (warn), not a fail
+KS_TARGET_CROSS = (0.05, 0.15)  # training track vs another test track: the model meets a new distribution
+KS_GC = (0.1, float("inf"))  # GC differs between chromosomes (isochores): warn only
+DEPTH_RATIO = (1.25, 1.5)  # max(r, 1/r) between training and test tracks
+SPLIT_DEPTH = (2.0, 4.0)  # per-bp depth ratio between splits of one track
+ORDER = {"pass": 0, "skip": 0, "warn": 1, "fail": 2}
+
+
+@dataclass
+class Check:
+    """One audit line. ``value`` is the headline number; ``details`` the rest (JSON-able)."""
+
+    name: str
+    status: str  # pass | warn | fail | skip
+    value: Any
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class AuditResult:
+    study: str
+    eval_study: str | None
+    checks: list[Check]
+    duplicates: list[tuple[str, int, int, float]] = field(default_factory=list)  # chrom, start, end, containment
+
+    @property
+    def status(self) -> str:
+        worst = max((ORDER[c.status] for c in self.checks), default=0)
+        return {0: "pass", 1: "warn", 2: "fail"}[worst]
+
+    def failed(self) -> list[str]:
+        return [c.name for c in self.checks if c.status == "fail"]
+
+    def check(self, name: str) -> Check:
+        for c in self.checks:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": "seq2track.audit/1",
+            "study": self.study,
+            "eval_study": self.eval_study,
+            "status": self.status,
+            "failed": self.failed(),
+            "checks": [asdict(c) for c in self.checks],
+            "duplicates": [list(d) for d in self.duplicates],
+        }
+
+    def table(self) -> str:
+        """The pass/warn/fail table printed by the CLI."""
+        w = max(len(c.name) for c in self.checks)
+        lines = [f"audit of {self.study}" + (f" tested on {self.eval_study}" if self.eval_study else "")]
+        for c in self.checks:
+            v = f"{c.value:.3g}" if isinstance(c.value, float) else str(c.value)
+            lines.append(f"  {c.status.upper():4s}  {c.name:{w}s}  {v:>9s}  {c.message}")
+        lines.append(f"overall: {self.status.upper()}")
+        return "\n".join(lines)
+
+    def write(self, out: str | Path) -> Path:
+        """``OUT/audit.json`` and, when near-duplicates were found, ``OUT/audit_duplicates.bed``."""
+        out = Path(out)
+        from .common import _finite
+
+        atomic.write_json(out / "audit.json", _finite(self.to_json()))
+        if self.duplicates:
+            # BED3, ready for `windows.blacklist`; the containment of each region is in audit.json
+            atomic.write_text(out / "audit_duplicates.bed", "".join(f"{c}\t{s}\t{e}\n" for c, s, e, _ in self.duplicates))
+        return out / "audit.json"
+
+
+def _grade(value: float, limits: tuple[float, float], higher_is_worse: bool = True) -> str:
+    warn, fail = limits
+    if not np.isfinite(value):
+        return "skip"
+    if value > fail:
+        return "fail"
+    if value > warn:
+        return "warn"
+    return "pass"
+
+
+# --- static -----------------------------------------------------------------------------
+def warn_if_unsound(study: Study) -> list[str]:
+    """Warnings about the study file alone (no data read), for ``run`` to print loudly."""
+    out = []
+    if study.split.strategy == "random":
+        out.append(
+            "split.strategy is 'random': overlapping windows of one chromosome land in train and test, so test "
+            "metrics are inflated (dependent examples); use `split: {strategy: chromosome, val: [...], test: [...]}`"
+        )
+    f = study.filter
+    if f.threshold is not None and f.keep_below_fraction < 1.0:
+        out.append(
+            f"filter.threshold {f.threshold} with keep_below_fraction {f.keep_below_fraction} thresholds the "
+            "val/test windows too: metrics describe only high-signal windows and auPRC's baseline (prevalence) "
+            "moves; evaluate on all windows (keep_below_fraction: 1.0) or report the prevalence"
+        )
+    if study.train.loss == "bce" and study.train.pos_weight is not None:
+        out.append(
+            f"train.pos_weight {study.train.pos_weight}: weighted BCE does not rank better and its probabilities "
+            "are not calibrated (they overstate the positive rate)"
+        )
+    return out
+
+
+# --- assembly ---------------------------------------------------------------------------
+def check_assembly(study: Study, eval_study: Study | None = None) -> Check:
+    """Genome vs track headers (names through aliases, lengths); eval genome vs train genome."""
+    from ..io import tracks as tracks_io
+    from ..io.chroms import resolve
+    from ..io.genome import Genome
+
+    problems, aliases, details = [], [], {}
+    try:
+        with Genome(study.genome) as g:
+            gsizes = dict(g.sizes)
+        chroms = study.windows.chroms or [c for c in gsizes if canonical(c) not in {canonical(x) for x in study.windows.exclude_chroms}]
+        all_tracks = list(study.tracks) + (list(eval_study.tracks) if eval_study is not None else [])
+        for t in all_tracks:
+            h = tracks_io.open_header(t.path)
+            missing, bad_len = [], []
+            for c in chroms:
+                gname = resolve(c, gsizes)
+                tname = resolve(c, h.sizes)
+                if gname is None:
+                    continue
+                if tname is None:
+                    missing.append(c)
+                    continue
+                if tname != gname:
+                    aliases.append(f"{t.name}:{tname}={gname}")
+                if h.sizes[tname] != gsizes[gname]:
+                    bad_len.append(f"{gname} {gsizes[gname]:,} vs {h.sizes[tname]:,}")
+            if bad_len:
+                problems.append(f"track {t.name} ({t.path}) lengths differ from the genome: {', '.join(bad_len[:3])}")
+            details[t.name] = {"missing": missing, "length_mismatch": bad_len}
+        if eval_study is not None and Path(eval_study.genome).resolve() != Path(study.genome).resolve():
+            with Genome(eval_study.genome) as g2:
+                s2 = dict(g2.sizes)
+            diff = [c for c in gsizes if resolve(c, s2) and s2[resolve(c, s2)] != gsizes[c]]
+            if diff:
+                problems.append(f"the test genome {eval_study.genome} differs in length on {diff[:3]}: another assembly")
+    except Seq2TrackError as exc:
+        return Check("assembly", "fail", "error", str(exc))
+    details["aliases"] = aliases[:20]
+    if problems:
+        return Check("assembly", "fail", len(problems), "; ".join(problems), details)
+    if aliases:
+        return Check("assembly", "warn", len(aliases),
+                     f"names differ between files but match through aliases (e.g. {aliases[0]}); lengths agree", details)
+    return Check("assembly", "pass", 0, "genome and tracks agree on chromosome names and lengths", details)
+
+
+# --- splits -----------------------------------------------------------------------------
+def _split_chroms(ds, split: str) -> set[str]:
+    w = ds.windows
+    return {canonical(c) for c in w.loc[w["split"] == split, "chrom"].unique()}
+
+
+def check_split(ds, eval_ds=None) -> Check:
+    """Chromosomes of train vs val/test (vs the eval study's test split) are disjoint."""
+    tr = _split_chroms(ds, "train")
+    query = {"val": _split_chroms(ds, "val"), "test": _split_chroms(ds, "test")}
+    if eval_ds is not None:
+        query = {"eval test": _split_chroms(eval_ds, "test")}
+    shared = {k: sorted(tr & v) for k, v in query.items() if tr & v}
+    if ds.study.split.strategy == "random":
+        return Check("split_chromosomes", "fail", "random",
+                     "random window split: every chromosome is in train and test; use a chromosome split",
+                     {"shared": shared})
+    if shared:
+        what = "; ".join(f"{k} shares {v[:5]}" for k, v in shared.items())
+        return Check("split_chromosomes", "fail", len(sum(shared.values(), [])),
+                     f"training chromosomes are tested on ({what}): positions seen in training (another track "
+                     "at the same loci is the cross-cell-type trap of Schreiber et al. 2020)", {"shared": shared})
+    if ds.study.split.val and ds.study.split.test:
+        vs, ts = _split_chroms(ds, "val"), _split_chroms(ds, "test")
+        if vs & ts:
+            return Check("split_chromosomes", "fail", len(vs & ts), f"val and test share {sorted(vs & ts)}")
+    return Check("split_chromosomes", "pass", 0, "train, val and test chromosomes are disjoint")
+
+
+def _spans(ds, rows: np.ndarray, pad: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per canonical chromosome: sorted, merged ``[start - pad, end + pad)`` of ``rows``."""
+    w = ds.windows.iloc[rows]
+    out = {}
+    for c, g in w.groupby("chrom", sort=False):
+        s = np.sort(g["start"].to_numpy(np.int64)) - pad
+        e = s + ds.input_length + 2 * pad
+        # merge (windows have equal length, so sorted starts give sorted ends)
+        brk = np.flatnonzero(s[1:] > np.maximum.accumulate(e)[:-1]) + 1
+        starts = s[np.concatenate([[0], brk])]
+        ends = np.maximum.reduceat(e, np.concatenate([[0], brk]))
+        out[canonical(str(c))] = (starts, ends)
+    return out
+
+
+def overlap_mask(train_ds, train_rows: np.ndarray, query_ds, query_rows: np.ndarray, shift: int) -> np.ndarray:
+    """bool[len(query_rows)]: does the query window's input +- shift overlap a training input +- shift?"""
+    spans = _spans(train_ds, train_rows, shift)
+    q = query_ds.windows.iloc[query_rows]
+    out = np.zeros(len(q), dtype=bool)
+    qc = np.array([canonical(c) for c in q["chrom"].to_numpy()], dtype=object)
+    qs = q["start"].to_numpy(np.int64) - shift
+    qe = q["start"].to_numpy(np.int64) + query_ds.input_length + shift
+    for c in np.unique(qc):
+        if c not in spans:
+            continue
+        m = qc == c
+        st, en = spans[c]
+        i = np.searchsorted(st, qe[m], side="left") - 1
+        out[m] = (i >= 0) & (en[np.maximum(i, 0)] > qs[m])
+    return out
+
+
+def check_context_overlap(ds, eval_ds=None, study: Study | None = None) -> Check:
+    shift = int((study or ds.study).train.augment.max_shift)
+    qds, qrows = query_rows(ds, eval_ds)
+    m = overlap_mask(ds, ds.rows("train"), qds, qrows, shift)
+    frac = float(m.mean()) if len(m) else 0.0
+    st = _grade(frac, CONTEXT_OVERLAP)
+    msg = (f"{frac:.1%} of {'test' if eval_ds is not None else 'val/test'} windows share input sequence "
+           f"(+-{shift} bp jitter) with a training window")
+    if st != "pass":
+        msg += ": dependent examples inflate the metrics; split by chromosome"
+    return Check("context_overlap", st, frac, msg, {"n_query": int(len(m)), "n_overlapping": int(m.sum()), "jitter": shift})
+
+
+def check_near_duplicates(ds, eval_ds=None, **kw) -> tuple[Check, list]:
+    r = near_duplicates(ds, eval_ds, **kw)
+    st = _grade(r["frac"], NEAR_DUP)
+    n = int(r["flagged"].sum())
+    bp = sum(e - s for _, s, e, _ in r["regions"])
+    msg = (f"{r['frac']:.1%} of {'test' if eval_ds is not None else 'val/test'} windows ({n}) are near-identical "
+           f"(>= {NEAR_DUP_CONTAINMENT:.0%} of sampled {r['k']}-mers) to training sequence elsewhere")
+    if n:
+        msg += f", in {len(r['regions'])} region(s), {bp:,} bp: listed in audit_duplicates.bed (blacklist them)"
+    return Check("near_duplicates", st, r["frac"], msg, {
+        "n_flagged": n, "k": r["k"], "scale": r["scale"], "samples_per_window": r["samples_per_window"],
+        "containment_threshold": NEAR_DUP_CONTAINMENT, "regions": [list(x) for x in r["regions"][:50]],
+    }), r["regions"]
+
+
+# --- preprocessing ----------------------------------------------------------------------
+def check_fit(ds, eval_ds=None, declared: dict[str, str] | None = None) -> Check:
+    """Normalisers fitted on the training split; declared supervised steps (``{"feature_selection": "all"}``)."""
+    bad = []
+    for d in [x for x in (ds, eval_ds) if x is not None]:
+        fo = d.norm_state.get("fit_on", "train")
+        if fo != "train" and d.norm_state.get("kind", "none") != "none":
+            bad.append(f"normaliser {d.norm_state['kind']} of {d.root.name} fitted on {fo!r}")
+    for step, where in (declared or {}).items():
+        if where != "train":
+            bad.append(f"{step} fitted on {where!r} windows")
+    kind = ds.norm_state.get("kind", "none")
+    if bad:
+        return Check("fit_on_train", "fail", len(bad), "; ".join(bad) + ": test data leaked into preprocessing",
+                     {"problems": bad})
+    return Check("fit_on_train", "pass", 0, f"normaliser {kind!r} and all declared steps fitted on the training split")
+
+
+def _all_raw(ds, frame) -> np.ndarray:
+    """float32[n, T, B] raw targets of any windows table (also dropped windows)."""
+    off = np.array([ds._bin_off[c] for c in frame["chrom"].to_numpy()], dtype=np.int64)
+    b0 = off + (frame["start"].to_numpy(np.int64) + ds.flank) // ds.resolution
+    idx = b0[:, None] + np.arange(ds.n_bins, dtype=np.int64)
+    return np.ascontiguousarray(np.transpose(np.asarray(ds.bins)[:, idx], (1, 0, 2)))
+
+
+def check_prevalence(ds, eval_ds=None, study: Study | None = None) -> Check:
+    """Zero-bin fraction and positive prevalence per split, before and after ``filter:``."""
+    from ..data import transforms
+
+    study = study or ds.study
+    thr = study.train.bce_threshold if study.train.bce_threshold is not None else study.evaluate.peak_threshold
+    details: dict[str, Any] = {"positive_threshold": thr}
+    problems, warns = [], []
+    for label, d in [("", ds)] + ([("eval ", eval_ds)] if eval_ds is not None else []):
+        aw = d.all_windows
+        cand = aw[(aw["reason"] == "") | (aw["reason"] == "below_threshold")]
+        raw = _all_raw(d, cand)
+        y = transforms.forward(raw, d.transform)
+        kept = cand["keep"].to_numpy()
+        sp = cand["split"].to_numpy()
+        for s in ("train", "val", "test"):
+            m = sp == s
+            if not m.any():
+                continue
+            e = {
+                "candidates": int(m.sum()),
+                "kept": int((m & kept).sum()),
+                "zero_bin_fraction_all": float((raw[m] == 0).mean()),
+                "zero_bin_fraction_kept": float((raw[m & kept] == 0).mean()) if (m & kept).any() else None,
+            }
+            if thr is not None:
+                e["prevalence_all"] = float((y[m] >= thr).mean())
+                e["prevalence_kept"] = float((y[m & kept] >= thr).mean()) if (m & kept).any() else None
+            details[f"{label}{s}"] = e
+            dropped = e["candidates"] - e["kept"]
+            evaluated = (s in ("val", "test") and eval_ds is None) or (label and s == "test")
+            if evaluated and dropped > 0:
+                z0, z1 = e["zero_bin_fraction_all"], e["zero_bin_fraction_kept"] or 0.0
+                txt = f"{label}{s}: thresholding dropped {dropped}/{e['candidates']} windows (zero bins {z0:.1%} -> {z1:.1%}"
+                if thr is not None:
+                    txt += f", prevalence {e['prevalence_all']:.1%} -> {e['prevalence_kept'] or 0:.1%}"
+                problems.append(txt + ")")
+    if study.train.loss == "bce" and study.train.pos_weight is not None:
+        warns.append(f"pos_weight {study.train.pos_weight}: probabilities will overstate the positive rate")
+    tr = details.get("train", {})
+    summary = f"train zero-bin fraction {tr.get('zero_bin_fraction_kept', float('nan')):.1%}"
+    if thr is not None and tr.get("prevalence_kept") is not None:
+        summary += f", prevalence {tr['prevalence_kept']:.1%} (auPRC baseline)"
+    if problems:
+        return Check("prevalence", "fail", len(problems),
+                     "; ".join(problems) + ": metrics on thresholded windows do not hold genome-wide; evaluate on all "
+                     "windows", details)
+    if warns:
+        return Check("prevalence", "warn", len(warns), summary + "; " + "; ".join(warns), details)
+    return Check("prevalence", "pass", tr.get("zero_bin_fraction_kept", 0.0), summary, details)
+
+
+# --- depth and shift --------------------------------------------------------------------
+def _track_totals(ds, chroms: list[str]) -> np.ndarray:
+    """float64[T]: summed raw bins over ``chroms`` (canonical names) per track."""
+    cmap = {canonical(c): c for c in ds.chroms}
+    tot = np.zeros(len(ds.track_names))
+    for c in chroms:
+        if c in cmap:
+            for t in range(len(ds.track_names)):
+                tot[t] += float(np.asarray(ds.chrom_bins(cmap[c], t), np.float64).sum())
+    return tot
+
+
+def check_depth(ds, eval_ds=None) -> Check:
+    """Signal per bp per track and split; the ratio between training and test tracks (same loci)."""
+    st = ds.meta["stats"]["splits"]
+    details: dict[str, Any] = {
+        "per_split_mean": {s: st[s]["mean_raw"] for s in st},
+        "per_split_depth": {s: st[s]["depth"] for s in st},
+        "tracks": ds.track_names,
+    }
+    status, msgs = "pass", []
+    tr = np.asarray(st["train"]["mean_raw"], np.float64)
+    for s in ("val", "test"):
+        r = np.asarray(st[s]["mean_raw"], np.float64) / np.where(tr > 0, tr, np.nan)
+        worst = float(np.nanmax(np.maximum(r, 1 / r))) if np.isfinite(r).any() else float("nan")
+        details[f"{s}_over_train"] = r.tolist()
+        g = _grade(worst, SPLIT_DEPTH)
+        if g in ("warn", "fail"):
+            status = max(status, "warn", key=ORDER.get)
+            msgs.append(f"{s} has {worst:.2f}x the training split's signal per bp")
+    common = sorted({canonical(c) for c in ds.chroms})
+    if len(ds.track_names) > 1:
+        tot = _track_totals(ds, common)
+        details["track_totals"] = tot.tolist()
+        r = tot.max() / max(tot.min(), 1e-12)
+        details["between_tracks"] = float(r)
+        if r > DEPTH_RATIO[1] and ds.norm_state.get("kind") == "none":
+            msgs.append(f"tracks differ {r:.2f}x in depth and are not normalised (normalize: mean_scale)")
+            status = max(status, "warn", key=ORDER.get)
+    value = 1.0
+    if eval_ds is not None:
+        common = sorted({canonical(c) for c in ds.chroms} & {canonical(c) for c in eval_ds.chroms})
+        t_tr, t_ev = _track_totals(ds, common), _track_totals(eval_ds, common)
+        n = min(len(t_tr), len(t_ev))
+        ratio = t_ev[:n] / np.where(t_tr[:n] > 0, t_tr[:n], np.nan)
+        value = float(np.nanmax(np.maximum(ratio, 1 / ratio)))
+        details["test_over_train_track"] = ratio.tolist()
+        normalised = ds.norm_state.get("kind") == "mean_scale" and eval_ds.norm_state.get("kind") == "mean_scale"
+        g = _grade(value, DEPTH_RATIO)
+        if g == "fail" and not normalised:
+            status = "fail"
+            msgs.append(f"the test track has {ratio[0]:.2f}x the training track's total signal on the same loci and "
+                        "neither is depth-normalised: MSE and calibration are biased (normalize: mean_scale, or "
+                        "downsample with `pileup --fraction`)")
+        elif g in ("warn", "fail"):
+            status = max(status, "warn", key=ORDER.get)
+            msgs.append(f"test/train track depth ratio {ratio[0]:.2f}" + (" (both mean-scaled)" if normalised else ""))
+        else:
+            msgs.append(f"test/train track depth ratio {ratio[0]:.2f}")
+    if not msgs:
+        msgs.append("signal per bp is similar across splits" + (" and tracks" if len(ds.track_names) > 1 else ""))
+    return Check("depth", status, value, "; ".join(msgs), details)
+
+
+def _gc(ds, rows: np.ndarray) -> np.ndarray:
+    """float64[n] GC fraction of the windows' input sequence (N excluded)."""
+    w = ds.windows.iloc[rows]
+    out = np.zeros(len(w))
+    L = ds.input_length
+    for c in w["chrom"].unique():
+        m = (w["chrom"] == c).to_numpy()
+        codes = np.asarray(ds.chrom_codes(c))
+        gc = np.concatenate([[0], np.cumsum((codes == 1) | (codes == 2), dtype=np.int64)])
+        nn = np.concatenate([[0], np.cumsum(codes < 4, dtype=np.int64)])
+        s = w.loc[m, "start"].to_numpy(np.int64)
+        out[m] = (gc[s + L] - gc[s]) / np.maximum(nn[s + L] - nn[s], 1)
+    return out
+
+
+def check_shift(ds, eval_ds=None) -> list[Check]:
+    """KS statistic of window GC and of window mean (model-scale) target: train windows vs test windows."""
+    from scipy.stats import ks_2samp
+
+    tr = ds.rows("train")
+    q_ds = eval_ds if eval_ds is not None else ds
+    te = q_ds.rows("test")
+    out = []
+    if len(tr) < 2 or len(te) < 2:
+        return [Check("gc_shift", "skip", float("nan"), "too few windows"),
+                Check("target_shift", "skip", float("nan"), "too few windows")]
+    g_tr, g_te = _gc(ds, tr), _gc(q_ds, te)
+    ks = float(ks_2samp(g_tr, g_te).statistic)
+    st = _grade(ks, KS_GC)
+    out.append(Check("gc_shift", st, ks,
+                     f"GC content, train vs test windows: KS {ks:.3f} (median {np.median(g_tr):.3f} vs {np.median(g_te):.3f})",
+                     {"ks": ks}))
+    y_tr = ds.targets(tr).astype(np.float64).mean(axis=(1, 2))
+    y_te = q_ds.targets(te).astype(np.float64).mean(axis=(1, 2))
+    ks = float(ks_2samp(y_tr, y_te).statistic)
+    cross = eval_ds is not None and [str(t.path) for t in ds.study.tracks] != [str(t.path) for t in eval_ds.study.tracks]
+    st = _grade(ks, KS_TARGET_CROSS if cross else KS_TARGET)
+    msg = (f"window mean target (model scale), train vs {'eval ' if eval_ds is not None else ''}test: KS {ks:.3f} "
+           f"(median {np.median(y_tr):.3g} vs {np.median(y_te):.3g})")
+    if st == "fail":
+        msg += ": the test distribution differs from training; expect lower metrics than within-distribution"
+    out.append(Check("target_shift", st, ks, msg, {"ks": ks, "cross_track": cross,
+                                                   "limits": KS_TARGET_CROSS if cross else KS_TARGET}))
+    return out
+
+
+# --- the audit --------------------------------------------------------------------------
+def audit(
+    study: Study,
+    out: str | Path | None = None,
+    cache=None,
+    eval_study: Study | None = None,
+    eval_cache=None,
+    declared: dict[str, str] | None = None,
+    fit_on: str = "train",
+) -> AuditResult:
+    """Run every check; ``cache``/``eval_cache`` are prepared datasets or folders (else built in ``out``).
+
+    ``declared``: supervised steps done outside the cache and where they were fitted
+    (``{"kmer_selection": "all"}``); ``fit_on`` is passed to ``prepare`` when a cache is built.
+    """
+    from ..data.cache import PreparedDataset
+    from ..data.prepare import prepare
+
+    checks = [check_assembly(study, eval_study)]
+    if checks[0].status == "fail":
+        return AuditResult(study.name, eval_study.name if eval_study else None, checks)
+    work = Path(out) if out is not None else Path(".")
+
+    def _open(c, s, sub):
+        if c is None:  # one cache folder per data configuration, reused by later audits
+            tag = s.data_hash()[:12] + ("" if fit_on == "train" else f"-fit-{fit_on}")
+            return prepare(s, work / f"{sub}-{tag}", _fit_on=fit_on)
+        d = c if isinstance(c, PreparedDataset) else PreparedDataset(c)
+        if s is not None and not str(d.meta.get("data_hash", "")).startswith(s.data_hash()):
+            raise DataError(
+                f"cache {d.root} was prepared for another data configuration than study {s.name!r}; "
+                "drop --cache (the audit prepares its own) or give the cache of this study"
+            )
+        return d
+
+    ds = _open(cache, study, "cache")
+    ev = _open(eval_cache, eval_study, "eval_cache") if eval_study is not None or eval_cache is not None else None
+    checks.append(check_split(ds, ev))
+    checks.append(check_context_overlap(ds, ev, study))
+    dup, regions = check_near_duplicates(ds, ev, shift=int(study.train.augment.max_shift))
+    checks.append(dup)
+    checks.append(check_fit(ds, ev, declared))
+    checks.append(check_prevalence(ds, ev, study))
+    checks.append(check_depth(ds, ev))
+    checks.extend(check_shift(ds, ev))
+    return AuditResult(study.name, (ev.study.name if ev is not None else None), checks, regions)
+
+
+def summary(result: AuditResult) -> dict[str, Any]:
+    """Compact form stored with each pitfall arm."""
+    return {"status": result.status, "failed": result.failed(),
+            "checks": {c.name: {"status": c.status, "value": c.value} for c in result.checks}}
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    return json.loads(Path(path).read_text())
