@@ -20,6 +20,7 @@ Every file is written atomically. Re-running the same study in the same director
 from __future__ import annotations
 
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,10 @@ def run_study(study: Study, run_dir: str | Path, force: bool = False, progress_b
     from .report.html import render_report
     from .train import train_model
 
+    from .pitfalls.audit import warn_if_unsound
+
+    for w in warn_if_unsound(study):
+        sys.stderr.write(f"\n!!! WARNING (pitfall): {w}\n\n")
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if force:
@@ -100,6 +105,9 @@ def run_study(study: Study, run_dir: str | Path, force: bool = False, progress_b
     timings["report"] = time.perf_counter() - t
     timings["total"] = sum(timings.values())
     atomic.write_json(run_dir / "timings.json", timings)
+    from .provenance import write_manifest
+
+    write_manifest(run_dir, study, timings, extra={"report": str(report)})
     return {**metrics, "report": str(report), "timings": timings}
 
 
