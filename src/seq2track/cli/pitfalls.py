@@ -22,10 +22,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Measure each pitfall: a sound arm vs pitfall arms, same model and budget, over seeds.
 
-        Writes OUT/pitfalls/<name>.json (metrics per arm and seed; differences with a 95% CI and
-        a verdict), <name>.png, <name>.html and index.html. The simulator's extra tracks are found
-        through its truth.json; for real data pass --shallow/--other/--fragments.
-        """
+        Writes OUT/pitfalls/<name>.json (metrics per arm and seed; differences with a 95% CI and a verdict), <name>.png, <name>.html and index.html. The simulator's extra tracks are found through its truth.json; for real data pass --shallow/--other/--fragments.
+        """  # noqa: E501  (one line per paragraph: Typer keeps line breaks)
         from ..config import load_study
         from ..pitfalls import run_pitfalls
         from ..pitfalls.report import markdown_table
@@ -42,11 +40,10 @@ def register(app: typer.Typer) -> None:
         eval_study: Path = typer.Option(None, "--eval-study", help="a study whose TEST split the model will be tested on "
                                         "(another track, condition or depth)"),
         out: Path = typer.Option(Path("."), "--out", "-o", help="folder for audit.json (and the cache if none is given)"),
-        cache: Path = typer.Option(None, "--cache", help="a prepared cache of STUDY (else prepared into OUT/cache)"),
+        cache: Path = typer.Option(None, "--cache", help="a prepared cache of STUDY (else prepared into OUT/cache-<hash>)"),
         eval_cache: Path = typer.Option(None, "--eval-cache", help="a prepared cache of --eval-study"),
     ) -> None:
-        """Check a study for the field's pitfalls without training: prints pass/warn/fail, writes
-        OUT/audit.json, exits 1 on any fail (for CI)."""
+        """Check a study for the field's pitfalls without training: prints pass/warn/fail, writes OUT/audit.json, exits 1 on any fail (for CI)."""  # noqa: E501
         from ..config import load_study
         from ..pitfalls.audit import audit as run_audit
 

@@ -14,6 +14,7 @@ weighted BCE), ``depth`` (sequencing depth), ``shift`` (another condition at tes
 from __future__ import annotations
 
 import importlib
+import json
 import time
 from pathlib import Path
 from typing import Callable
@@ -83,10 +84,15 @@ def run_pitfalls(
         write_outputs(res, folder)
         results[name] = res
     write_index(folder)
-    # wall times apart from the results, which are byte-identical for the same seeds
-    atomic.write_json(folder / "timings.json", {
-        "pitfalls_s": {n: r.seconds for n, r in results.items() if not r.skipped},
-        "trainings_s": {k: t.seconds for k, t in lab._trained.items()},
-        "total_s": time.perf_counter() - t_start,
+    # wall times apart from the results, which are byte-identical for the same seeds; a later
+    # run of some pitfalls updates their entries
+    tp = folder / "timings.json"
+    old = json.loads(tp.read_text()) if tp.exists() else {}
+    if "total_s" in old:  # the file of an older version: one run
+        old.setdefault("runs", []).append({"which": "earlier run", "total_s": old.pop("total_s")})
+    atomic.write_json(tp, {
+        "pitfalls_s": {**old.get("pitfalls_s", {}), **{n: r.seconds for n, r in results.items() if not r.skipped}},
+        "trainings_s": {**old.get("trainings_s", {}), **{k: t.seconds for k, t in lab._trained.items()}},
+        "runs": old.get("runs", []) + [{"which": names, "seeds": int(seeds), "total_s": time.perf_counter() - t_start}],
     })
     return results
