@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import YEAST_BW, YEAST_FA, Timer, yeast_study  # noqa: E402
+from _common import YEAST_BW, YEAST_FA, Timer, machine_line, per_base_onehot, yeast_study  # noqa: E402
 
 BATCH = 256
 
@@ -45,18 +45,13 @@ def naive_loop(ds, n_windows: int = 3000) -> float:
     bw = pyBigWig.open(str(YEAST_BW))
     rng = np.random.default_rng(0)
     rows = rng.choice(ds.rows("train"), n_windows, replace=False)
-    lut = {c: i for i, c in enumerate("ACGT")}
     with Timer() as t:
         for r in rows:
             c, s = ds.windows.chrom[r], int(ds.windows.start[r])
             sh = int(rng.integers(-3, 4))
             s2 = min(max(0, s + sh), ds.chrom_sizes[c] - ds.input_length)
             seq = str(fa[c][s2 : s2 + ds.input_length]).upper()
-            x = np.zeros((4, len(seq)), np.float32)
-            for i, ch in enumerate(seq):
-                j = lut.get(ch)
-                if j is not None:
-                    x[j, i] = 1
+            x = per_base_onehot(seq)
             y = np.arcsinh(np.nan_to_num(bw.values(c, s + ds.flank, s + ds.flank + 256, numpy=True)).reshape(8, 32).mean(1))
             if rng.random() < 0.5:
                 x, y = x[::-1, ::-1].copy(), y[::-1].copy()
@@ -86,6 +81,7 @@ def main() -> None:
     from seq2track.data.prepare import prepare
 
     with tempfile.TemporaryDirectory() as d:
+        print(machine_line())
         ds = prepare(yeast_study(Path(d)), Path(d) / "cache")
         naive = naive_loop(ds)
         ceiling = in_ram(ds)

@@ -1,37 +1,43 @@
 """End to end: ``seq2track demo`` (simulate -> prepare -> train -> evaluate -> report) and,
 with ``--yeast``, the yeast ATAC study at default model/train settings.
 
-Prints wall and CPU time per stage and the headline metrics next to the k-mer baseline
-(and, for the demo, the ceiling set by the simulator's noise-free track).
-Usage: python benchmarks/05_end_to_end.py [--yeast] [--out DIR]
+Prints wall and CPU time per stage, peak RSS (this process and any worker it waited for),
+and the headline metrics next to the k-mer baseline (and, for the demo, the ceiling set by
+the simulator's noise-free track). Target: demo <= 3 min.
+
+    python benchmarks/05_end_to_end.py [--yeast] [--out DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
+import sys
 import tempfile
-import time
 from pathlib import Path
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "yeast_sacCer3"
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import Timer, load_average, machine_line, peak_rss_mb, yeast_study  # noqa: E402
 
 
-def show(name: str, m: dict, wall: float, cpu: float) -> None:
-    t, b = m["test"], m["baseline"]["test"]
-    print(f"== {name}: wall {wall:.0f} s, process CPU {cpu:.0f} s, load average {os.getloadavg()[0]:.1f}")
+def show(name: str, m: dict, t: Timer) -> None:
+    tb, b = m["test"], m["baseline"]["test"]
+    rss = max(peak_rss_mb(), peak_rss_mb(children=True))
+    print(f"== {name}: wall {t.s:.0f} s, process CPU {t.cpu:.0f} s, peak RSS {rss:.0f} MB, "
+          f"load average {load_average():.1f}")
     print("   stages (s): " + ", ".join(f"{k} {v:.0f}" for k, v in m["timings"].items()))
     tr = m.get("train") or {}
     print(f"   training: {tr.get('epochs')} epochs, {tr.get('windows_per_s', float('nan')):.0f} windows/s, "
           f"{100 * (tr.get('data_wait_fraction') or 0):.1f}% data wait")
-    print(f"   test Pearson ({m['resolution']} bp): CNN {t['pearson']:.3f}  k-mer {b['pearson']:.3f}  "
-          f"(gain {t['pearson'] - b['pearson']:+.3f})")
-    print(f"   test window-total Pearson: CNN {t['window_total']['pearson']:.3f}  k-mer {b['window_total']['pearson']:.3f}")
-    print(f"   test auPRC: CNN {t['auprc']:.3f}  k-mer {b['auprc']:.3f}  no-skill {t['auprc_baseline']:.3f}")
-    for tn, r in (t.get("reference") or {}).items():
+    print(f"   test Pearson ({m['resolution']} bp): CNN {tb['pearson']:.3f}  k-mer {b['pearson']:.3f}  "
+          f"(gain {tb['pearson'] - b['pearson']:+.3f})")
+    print(f"   test window-total Pearson: CNN {tb['window_total']['pearson']:.3f}  "
+          f"k-mer {b['window_total']['pearson']:.3f}")
+    print(f"   test auPRC: CNN {tb['auprc']:.3f}  k-mer {b['auprc']:.3f}  no-skill {tb['auprc_baseline']:.3f}")
+    for tn, r in (tb.get("reference") or {}).items():
         print(f"   {tn}: ceiling (noise-free vs observed) {r['ceiling_pearson']:.3f}; CNN vs noise-free "
-              f"{r['model_vs_reference_pearson']:.3f}; k-mer vs noise-free {r.get('baseline_vs_reference_pearson', float('nan')):.3f}")
+              f"{r['model_vs_reference_pearson']:.3f}; k-mer vs noise-free "
+              f"{r.get('baseline_vs_reference_pearson', float('nan')):.3f}")
     print(f"   report: {m['report']}")
 
 
@@ -42,32 +48,24 @@ def main() -> None:
     args = ap.parse_args()
     from seq2track.run import demo
 
+    print(machine_line())
     with tempfile.TemporaryDirectory() as d:
         out = args.out or Path(d)
-        w0, c0 = time.perf_counter(), time.process_time()
-        m = demo(out / "demo", progress_bar=False)
-        show("demo", m, time.perf_counter() - w0, time.process_time() - c0)
+        with Timer() as t:
+            m = demo(out / "demo", progress_bar=False)
+        show("demo", m, t)
+        print(f"target demo <= 3 min -> {'MET' if t.s <= 180 else 'MISSED'}")
+        print(f"demo_seconds={t.s:.1f}")
         if args.yeast:
-            if not SHARED.exists():
-                print(f"yeast data not found at {SHARED}: skipped")
+            study = yeast_study(out)
+            if study is None:
+                print("yeast data not found under ../shared/data: skipped")
                 return
-            from seq2track.config import parse_study
             from seq2track.run import run_study
 
-            study = parse_study(
-                f"""
-name: yeast-atac
-seed: 7
-genome: {SHARED}/genome/sacCer3.fa
-tracks:
-  - {{name: atac, path: {SHARED}/atac_SRR1822137/yeast_500k_SRR1822137.fragment_coverage.bw}}
-windows: {{input_length: 2048, target_length: 256, resolution: 32, stride: 256, exclude_chroms: [chrM, chrXII]}}
-transform: arcsinh
-split: {{strategy: chromosome, val: [chrV], test: [chrIV, chrXVI]}}
-""", out)
-            w0, c0 = time.perf_counter(), time.process_time()
-            m = run_study(study, out / "yeast", progress_bar=False)
-            show("yeast ATAC (defaults)", m, time.perf_counter() - w0, time.process_time() - c0)
+            with Timer() as t:
+                m = run_study(study, out / "yeast", progress_bar=False)
+            show("yeast ATAC (defaults)", m, t)
             print(json.dumps(m["per_chrom"], indent=1))
 
 

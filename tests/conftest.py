@@ -45,31 +45,75 @@ def write_bigwig(path: Path, sizes: dict[str, int], values: dict[str, np.ndarray
     return path
 
 
-@pytest.fixture
-def tiny(tmp_path: Path):
-    """A 3-chromosome genome with a signal that depends on sequence (GC), plus a study."""
-    rng = np.random.default_rng(0)
-    sizes = {"chr1": 20_000, "chr2": 12_000, "chr3": 9_000}
+#: the tiny genome's chromosomes and the study that goes with it (one track ``sig``, 1024-bp inputs)
+TINY_SIZES = {"chr1": 20_000, "chr2": 12_000, "chr3": 9_000}
+TINY_STUDY_YAML = (
+    "name: tiny\nseed: 1\ngenome: genome.fa\ntracks:\n  - {name: sig, path: sig.bw}\n"
+    "windows: {input_length: 1024, target_length: 256, resolution: 32, stride: 256}\n"
+    "split: {strategy: chromosome, val: [chr2], test: [chr3]}\n"
+)
+#: what makes the tiny study train in seconds (``config.override`` keys)
+TINY_SMALL = {"model.channels": 8, "model.n_dilated": 2, "train.batch_size": 16, "tracking": "none",
+              "train.max_epochs": 1, "evaluate.browser_region_bp": 1024}
+
+
+def make_tiny_study(
+    d: Path,
+    *,
+    sizes: dict[str, int] = TINY_SIZES,
+    seed: int = 0,
+    smooth: int = 50,
+    scale: float = 10.0,
+    gap: tuple[str, int, int] | None = None,
+    dropout: float = 0.0,
+    study_yaml: str = TINY_STUDY_YAML,
+) -> dict:
+    """The tiny study's files in ``d``: ``genome.fa`` (uniform random ACGT from ``seed``; N over
+    ``gap = (chrom, start, end)``), ``sig.bw`` (local GC fraction over ``smooth`` bp x ``scale``, a
+    fraction ``dropout`` of bases set to 0, rounded to 0.1; zeros omitted) and ``study.yaml``
+    (``study_yaml``, paths relative to ``d``). Same arguments -> byte-identical files.
+
+    Returns {"dir", "fa", "bw", "study", "sizes", "seqs", "values": {chrom: float64[length]}}.
+    """
+    rng = np.random.default_rng(seed)
     seqs = {c: "".join(rng.choice(list("ACGT"), size=n)) for c, n in sizes.items()}
-    # an N gap on chr1
-    s1 = list(seqs["chr1"])
-    s1[4000:6500] = "N" * 2500
-    seqs["chr1"] = "".join(s1)
-    fa = write_fasta(tmp_path / "genome.fa", seqs)
+    if gap is not None:
+        c, a, b = gap
+        seqs[c] = seqs[c][:a] + "N" * (b - a) + seqs[c][b:]
+    fa = write_fasta(d / "genome.fa", seqs)
     vals = {}
     for c, s in seqs.items():
-        gc = np.frombuffer(s.encode(), np.uint8)
-        gc = np.isin(gc, [ord("G"), ord("C")]).astype(float)
-        v = np.convolve(gc, np.ones(50) / 50, mode="same") * 10
-        v[rng.random(len(v)) < 0.2] = 0
+        gc = np.isin(np.frombuffer(s.encode(), np.uint8), [ord("G"), ord("C")]).astype(float)
+        v = np.convolve(gc, np.ones(smooth) / smooth, mode="same") * scale
+        if dropout:
+            v[rng.random(len(v)) < dropout] = 0
         vals[c] = np.round(v, 1)
-    bw = write_bigwig(tmp_path / "sig.bw", sizes, vals)
-    study = tmp_path / "study.yaml"
-    study.write_text(
-        "name: tiny\nseed: 1\ngenome: genome.fa\n"
-        "tracks:\n  - {name: sig, path: sig.bw}\n"
-        "windows: {input_length: 1024, target_length: 256, resolution: 32, stride: 256}\n"
-        "transform: arcsinh\n"
-        "split: {strategy: chromosome, val: [chr2], test: [chr3]}\n"
-    )
-    return {"dir": tmp_path, "fa": fa, "bw": bw, "study": study, "sizes": sizes, "seqs": seqs, "values": vals}
+    bw = write_bigwig(d / "sig.bw", sizes, vals)
+    study = d / "study.yaml"
+    study.write_text(study_yaml)
+    return {"dir": d, "fa": fa, "bw": bw, "study": study, "sizes": dict(sizes), "seqs": seqs, "values": vals}
+
+
+@pytest.fixture
+def tiny(tmp_path: Path):
+    """A 3-chromosome genome with a signal that depends on sequence (GC; an N gap on chr1, 20 %
+    of bases zeroed), plus a study with an arcsinh transform."""
+    text = TINY_STUDY_YAML.replace("split:", "transform: arcsinh\nsplit:")
+    return make_tiny_study(tmp_path, gap=("chr1", 4000, 6500), dropout=0.2, study_yaml=text)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> dict:
+    """The tiny study (no gap, no dropout) with ``TINY_SMALL``, run end to end once per session
+    (``run_study``): {"study": its YAML path, "run": the run directory, "metrics": what run_study
+    returned}. Shared and READ-ONLY: a test that writes into a run copies it first
+    (``shutil.copytree(tiny_run["run"], tmp_path / "run")``)."""
+    from seq2track.config import load_study, override
+    from seq2track.run import run_study
+
+    d = tmp_path_factory.mktemp("tiny_run")
+    f = make_tiny_study(d)
+    p = d / "small.yaml"
+    p.write_text(override(load_study(f["study"]), TINY_SMALL).to_yaml())
+    metrics = run_study(load_study(p), d / "run")
+    return {"study": p, "run": d / "run", "metrics": metrics}

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import write_bigwig, write_fasta
+from conftest import make_tiny_study
 from seq2track.errors import DataError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,35 +41,24 @@ def _env() -> dict[str, str]:
 
 
 def _study(d: Path, lengths=(60_000, 16_000, 12_000), epochs: int = 3) -> Path:
-    """Three chromosomes with a sequence-dependent signal; a study of a tiny model."""
-    rng = np.random.default_rng(7)
-    names = [f"chr{i + 1}" for i in range(len(lengths))]
-    sizes = dict(zip(names, lengths))
-    seqs = {c: "".join(rng.choice(list("ACGT"), n)) for c, n in sizes.items()}
-    write_fasta(d / "genome.fa", seqs)
-    vals = {}
-    for c, s in seqs.items():
-        gc = np.isin(np.frombuffer(s.encode(), np.uint8), [ord("G"), ord("C")]).astype(float)
-        vals[c] = np.round(np.convolve(gc, np.ones(64) / 64, mode="same") * 8, 1)
-    write_bigwig(d / "sig.bw", sizes, vals)
-    p = d / "study.yaml"
-    p.write_text(
-        textwrap.dedent(
-            f"""\
-            name: crash
-            seed: 5
-            genome: genome.fa
-            tracks: [{{name: sig, path: sig.bw}}]
-            windows: {{input_length: 512, target_length: 256, resolution: 32, stride: 128}}
-            split: {{strategy: chromosome, val: [chr2], test: [chr3]}}
-            model: {{channels: 8, n_dilated: 2}}
-            train: {{max_epochs: {epochs}, batch_size: 16, patience: 10}}
-            baseline: {{kmer_ridge: false}}
-            tracking: none
-            """
-        )
+    """Three chromosomes with a sequence-dependent signal (conftest's tiny-study builder); a
+    study of a tiny model."""
+    text = textwrap.dedent(
+        f"""\
+        name: crash
+        seed: 5
+        genome: genome.fa
+        tracks: [{{name: sig, path: sig.bw}}]
+        windows: {{input_length: 512, target_length: 256, resolution: 32, stride: 128}}
+        split: {{strategy: chromosome, val: [chr2], test: [chr3]}}
+        model: {{channels: 8, n_dilated: 2}}
+        train: {{max_epochs: {epochs}, batch_size: 16, patience: 10}}
+        baseline: {{kmer_ridge: false}}
+        tracking: none
+        """
     )
-    return p
+    sizes = {f"chr{i + 1}": n for i, n in enumerate(lengths)}
+    return make_tiny_study(d, sizes=sizes, seed=7, smooth=64, scale=8, study_yaml=text)["study"]
 
 
 # --- prepare ---------------------------------------------------------------------------------
@@ -87,11 +76,11 @@ calls = {"n": 0}
 if point == "genome":
     from seq2track.io import genome as g
     orig = g.Genome.codes
-    def codes(self, chrom):
+    def codes(self, chrom, *a, **k):  # (chrom) or (chrom, start, end): prepare may read in pieces
         calls["n"] += 1
         if calls["n"] == 2:  # the first chromosome's codes are already in the temporary file
             block()
-        return orig(self, chrom)
+        return orig(self, chrom, *a, **k)
     g.Genome.codes = codes
 elif point == "tracks":
     from seq2track.io import tracks as t

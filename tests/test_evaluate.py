@@ -3,49 +3,27 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import TINY_SMALL as SMALL
 from seq2track.config import load_study, override
 from seq2track.data.prepare import prepare
 
-SMALL = {"model.channels": 8, "model.n_dilated": 2, "train.batch_size": 16, "tracking": "none",
-         "train.max_epochs": 1, "evaluate.browser_region_bp": 1024}
 
+@pytest.fixture
+def trained(tiny_run, tmp_path):
+    """A copy of the session's tiny trained run (each test re-evaluates it before it checks):
+    (study, prepared dataset, (model, loss) of its best checkpoint, run directory)."""
+    from seq2track.data.cache import PreparedDataset
+    from seq2track.train import load_model
 
-def _tiny_study(d: Path) -> Path:
-    """The shared tiny genome (conftest's recipe): 3 chromosomes, a GC-driven bigWig, a study."""
-    from conftest import write_bigwig, write_fasta
-
-    rng = np.random.default_rng(0)
-    sizes = {"chr1": 20_000, "chr2": 12_000, "chr3": 9_000}
-    seqs = {c: "".join(rng.choice(list("ACGT"), size=n)) for c, n in sizes.items()}
-    write_fasta(d / "genome.fa", seqs)
-    vals = {}
-    for c, s in seqs.items():
-        gc = np.isin(np.frombuffer(s.encode(), np.uint8), [ord("G"), ord("C")]).astype(float)
-        vals[c] = np.round(np.convolve(gc, np.ones(50) / 50, mode="same") * 10, 1)
-    write_bigwig(d / "sig.bw", sizes, vals)
-    (d / "study.yaml").write_text(
-        "name: tiny\nseed: 1\ngenome: genome.fa\ntracks:\n  - {name: sig, path: sig.bw}\n"
-        "windows: {input_length: 1024, target_length: 256, resolution: 32, stride: 256}\n"
-        "split: {strategy: chromosome, val: [chr2], test: [chr3]}\n"
-    )
-    return d / "study.yaml"
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """One tiny trained run shared by the tests below (each re-evaluates before it checks)."""
-    from seq2track.train import train_model
-
-    d = tmp_path_factory.mktemp("evaluate")
-    study = override(load_study(_tiny_study(d)), SMALL)
-    ds = prepare(study, d / "data")
-    res = train_model(study, ds, d / "run")
-    return study, ds, res, d / "run"
+    run = Path(shutil.copytree(tiny_run["run"], tmp_path / "run"))
+    model, loss, _ = load_model(run)
+    return load_study(tiny_run["study"]), PreparedDataset.open(run / "data"), (model, loss), run
 
 
 def test_peak_bin_labels_mark_bins_overlapping_peaks(tiny, tmp_path):
@@ -98,8 +76,8 @@ def test_evaluate_run_writes_metrics_predictions_and_plots(trained):
     from seq2track.evaluate import evaluate_run
     from seq2track.metrics import regression_metrics
 
-    study, ds, res, run = trained
-    m = evaluate_run(study, ds, run, model=res.model, loss=res.loss)
+    study, ds, (model, loss), run = trained
+    m = evaluate_run(study, ds, run, model=model, loss=loss)
     for split in ("val", "test"):
         for k in ("pearson", "spearman", "mse", "mae", "r2", "auroc", "auprc", "auprc_baseline", "per_track",
                   "window_total"):
@@ -125,7 +103,7 @@ def test_evaluate_run_writes_metrics_predictions_and_plots(trained):
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
     # same model, same data -> byte-identical metrics file
     before = (run / "metrics.json").read_bytes()
-    evaluate_run(study, ds, run, model=res.model, loss=res.loss)
+    evaluate_run(study, ds, run, model=model, loss=loss)
     assert (run / "metrics.json").read_bytes() == before
 
 
@@ -133,9 +111,9 @@ def test_the_kmer_baseline_learns_the_gc_signal(trained):
     """The tiny genome's signal is local GC: a k-mer model must predict it well on held-out chromosomes."""
     from seq2track.evaluate import evaluate_run
 
-    study, ds, res, run = trained
+    study, ds, (model, loss), run = trained
     study = override(study, {"baseline.k_max": 2, "baseline.context": 0})
-    m = evaluate_run(study, ds, run, model=res.model, loss=res.loss)
+    m = evaluate_run(study, ds, run, model=model, loss=loss)
     assert m["baseline"]["test"]["pearson"] > 0.5
     assert m["baseline"]["info"]["n_windows"] == len(ds.rows("train"))
 
@@ -144,12 +122,12 @@ def test_peaks_file_and_reference_track(trained, tmp_path):
     """With peaks: labels come from the BED. A reference equal to the observed track has ceiling 1."""
     from seq2track.evaluate import evaluate_run
 
-    study, ds, res, run = trained
+    study, ds, (model, loss), run = trained
     bed = tmp_path / "peaks.bed"
     bed.write_text("chr3\t1000\t1600\nchr3\t5000\t5100\nchr2\t2000\t2500\n")
     bw = str(study.tracks[0].path)
     st = override(study, {"peaks": str(bed), "evaluate.reference_tracks": {"sig": bw}})
-    m = evaluate_run(st, ds, run, model=res.model, loss=res.loss)
+    m = evaluate_run(st, ds, run, model=model, loss=loss)
     assert "peak" in m["labels"]["source"] and m["labels"]["thresholds"] is None
     lab = np.load(run / "predictions" / "test.npz")["labels"]
     assert 0 < lab.mean() < 0.5
@@ -158,4 +136,4 @@ def test_peaks_file_and_reference_track(trained, tmp_path):
     assert ref["model_vs_reference_pearson"] == pytest.approx(m["test"]["pearson"], abs=1e-6)
     with pytest.raises(Exception, match="not a track"):
         evaluate_run(override(study, {"evaluate.reference_tracks": {"nope": bw}}), ds, run,
-                     model=res.model, loss=res.loss)
+                     model=model, loss=loss)

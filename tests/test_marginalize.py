@@ -17,6 +17,7 @@ from seq2track.interpret.marginalize import (
     spacing_experiment,
     sweep_offsets,
 )
+from seq2track.interpret import onehot
 from seq2track.interpret.motifs import Motif
 
 B = 4  # output bins of the toy models
@@ -141,6 +142,28 @@ def test_marginalize_recovers_planted_effects_and_null_control():
         assert np.allclose(spec.effect, cons.effect - shuf.effect)
 
 
+def test_marginalize_reports_effects_in_track_units():
+    m = _motif("TTACCCGGA", "M1")
+    bg = _backgrounds(n=40, L=200)
+    f = toy_model(m, 0.5)
+    plain = {e.kind: e for e in marginalize(f, bg, m, np.random.default_rng(0))}
+    assert np.isnan(plain["consensus"].units).all()  # no to_units: no track-unit effect
+    same = {e.kind: e for e in marginalize(f, bg, m, np.random.default_rng(0), to_units=lambda y: y)}
+    assert np.allclose(same["consensus"].units, same["consensus"].effect)
+    assert np.allclose(same["shuffled"].units_low, same["shuffled"].low)
+    sinh = {e.kind: e for e in marginalize(f, bg, m, np.random.default_rng(0), to_units=np.sinh)}
+    c = sinh["consensus"]
+    assert np.array_equal(c.effect, plain["consensus"].effect)  # model-scale numbers are unchanged
+    # by hand: sinh of the (bin-constant) prediction with the consensus in either orientation minus without
+    start = centre_start(bg.shape[1], m.width)
+    y0 = np.sinh(f(onehot(bg))[:, 0, 0].astype(np.float64))
+    yf = np.sinh(f(onehot(insert(bg, m.consensus_codes, start)))[:, 0, 0].astype(np.float64))
+    yr = np.sinh(f(onehot(insert(bg, revcomp(m.consensus_codes), start)))[:, 0, 0].astype(np.float64))
+    assert np.allclose(c.units[0], ((yf - y0 + yr - y0) / 2).mean(), rtol=1e-5)
+    assert c.units_low[0] < c.units[0] < c.units_high[0]
+    assert np.allclose(sinh["specific"].units, c.units - sinh["shuffled"].units)
+
+
 def test_marginalize_is_seeded():
     m = _motif("GATTACA", "M2")
     bg = _backgrounds(n=30, L=120)
@@ -231,6 +254,8 @@ def test_interpret_command_on_a_run_directory(tiny):
                        - tab[tab["kind"] == "shuffled"]["effect"].to_numpy())
     assert np.allclose(spec, cons_minus_shuf, atol=1e-5)
     assert (tab["ci_low"] <= tab["effect"]).all() and (tab["effect"] <= tab["ci_high"]).all()
+    assert tab["effect_units"].notna().all()  # back-transformed through the run's transform
+    assert (tab["units_ci_low"] <= tab["effect_units"]).all() and (tab["effect_units"] <= tab["units_ci_high"]).all()
     assert list(tab["planted_effect"][::4]) == [5.0, -1.0] and (tab["n"] == 8).all()
     sp = pd.read_csv(run / "interpret" / "spacing.tsv", sep="\t")
     assert sp["spacing"].tolist() == [20, 40]  # from the smallest non-overlapping distance

@@ -142,3 +142,67 @@ def test_leaky_pitfall_end_to_end(sim, tmp_path):
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and png == figure(res2)
     table = markdown_table([res])
     assert table.count("\n| leaky |") == len(res.comparisons)
+
+
+# --- positional blocks (a one-chromosome data set) -------------------------------------------
+def test_block_edges_leave_an_input_length_between_blocks():
+    from seq2track.pitfalls.blocks import block_edges
+
+    edges = block_edges(100_000, 5, 2048, 32)
+    assert len(edges) == 5 and edges[0][0] == 0 and edges[-1][1] <= 100_000
+    sizes = {e - s for s, e in edges}
+    assert len(sizes) == 1 and sizes.pop() % 32 == 0
+    for (_, e0), (s1, _) in zip(edges, edges[1:]):
+        assert s1 - e0 >= 2048 and (s1 - e0) % 32 == 0
+    with pytest.raises(ConfigError, match="blocks"):
+        block_edges(10_000, 8, 2048, 32)
+
+
+def test_to_blocks_rewrites_genome_tracks_and_fragments(sim, tmp_path):
+    import pyBigWig
+    import pyfaidx
+
+    from seq2track.config import override
+    from seq2track.data.prepare import prepare
+    from seq2track.io.pileup import read_fragments
+    from seq2track.pitfalls.blocks import to_blocks
+
+    study = override(sim["study"], {"windows.chroms": ["chr2"]})
+    roles = discover_roles(study)
+    bstudy, broles, info = to_blocks(study, roles, 4, tmp_path / "blocks")
+    names = [f"chr2_b{i}" for i in range(4)]
+    assert list(info["blocks"]) == names
+    assert bstudy.split.val == ["chr2_b3"] and bstudy.split.test == ["chr2_b2"]
+    fa, fb = pyfaidx.Fasta(str(sim["study"].genome)), pyfaidx.Fasta(str(bstudy.genome))
+    assert list(fb.keys()) == names
+    for (old, new) in ((roles.primary, broles.primary), (roles.shallow, broles.shallow), (roles.other, broles.other)):
+        a, b = pyBigWig.open(str(old.path)), pyBigWig.open(str(new.path))
+        for blk, (chrom, s, e) in info["blocks"].items():
+            assert str(fb[blk][:]) == str(fa[chrom][s:e])
+            x, y = a.values(chrom, s, e, numpy=True), b.values(blk, 0, e - s, numpy=True)
+            assert np.array_equal(np.isnan(x), np.isnan(y)) and np.array_equal(x[~np.isnan(x)], y[~np.isnan(y)])
+    # fragments: exactly those inside a block, shifted to block coordinates
+    f = read_fragments(roles.fragments)
+    g = read_fragments(broles.fragments)
+    want = 0
+    for blk, (chrom, s, e) in info["blocks"].items():
+        inside = f[(f.chrom == chrom) & (f.start >= s) & (f.end <= e)]
+        got = g[g.chrom == blk]
+        assert sorted(zip(got.start, got.end)) == sorted(zip(inside.start - s, inside.end - s))
+        want += len(inside)
+    assert info["fragments_kept"] == len(g) == want and info["fragments_dropped"] == len(f) - want
+    # the block study prepares; its split is by block, and a split naming blocks is kept
+    ds = prepare(bstudy, tmp_path / "cache")
+    w = ds.windows
+    assert set(w.loc[w.split == "test", "chrom"]) == {"chr2_b2"} and set(w.loc[w.split == "val", "chrom"]) == {"chr2_b3"}
+    own = override(study, {"split.val": ["chr2_b0"], "split.test": ["chr2_b1"]})
+    assert to_blocks(own, roles, 4, tmp_path / "b2")[0].split.test == ["chr2_b1"]
+
+
+def test_cli_set_overrides_parse_as_yaml():
+    from seq2track.cli.pitfalls import _parse_sets
+
+    assert _parse_sets(["train.max_epochs=6", "train.lr=0.001", "model.arch=conv"]) == {
+        "train.max_epochs": 6, "train.lr": 0.001, "model.arch": "conv"}
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        _parse_sets(["train.max_epochs"])

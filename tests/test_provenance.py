@@ -18,43 +18,33 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import write_bigwig, write_fasta
+from conftest import make_tiny_study, write_bigwig
 from seq2track import provenance as pv
 from seq2track.config import load_study
 from seq2track.errors import DataError
 
 ROOT = Path(__file__).resolve().parents[1]
+SIZES = {"chr1": 30_000, "chr2": 9_000, "chr3": 9_000}
 
 
-def _files(d: Path, seed: int = 3) -> dict[str, Path]:
-    rng = np.random.default_rng(seed)
-    sizes = {"chr1": 30_000, "chr2": 9_000, "chr3": 9_000}
-    seqs = {c: "".join(rng.choice(list("ACGT"), n)) for c, n in sizes.items()}
-    write_fasta(d / "genome.fa", seqs)
-    vals = {}
-    for c, s in seqs.items():
-        gc = np.isin(np.frombuffer(s.encode(), np.uint8), [ord("G"), ord("C")]).astype(float)
-        vals[c] = np.round(np.convolve(gc, np.ones(48) / 48, mode="same") * 6, 1)
-    write_bigwig(d / "sig.bw", sizes, vals)
-    study = d / "study.yaml"
-    study.write_text(
-        textwrap.dedent(
-            """\
-            name: prov
-            seed: 11
-            genome: genome.fa
-            tracks: [{name: sig, path: sig.bw}]
-            windows: {input_length: 512, target_length: 256, resolution: 32, stride: 128}
-            split: {strategy: chromosome, val: [chr2], test: [chr3]}
-            model: {channels: 8, n_dilated: 2}
-            train: {max_epochs: 1, batch_size: 16, patience: 5}
-            baseline: {kmer_ridge: true, k_max: 3, context: 64, max_train_windows: 500}
-            evaluate: {n_browser_regions: 1}
-            tracking: none
-            """
-        )
+def _files(d: Path, seed: int = 3) -> dict:
+    """The provenance study's files (conftest's tiny-study builder): {"study", "fa", "bw", ...}."""
+    text = textwrap.dedent(
+        """\
+        name: prov
+        seed: 11
+        genome: genome.fa
+        tracks: [{name: sig, path: sig.bw}]
+        windows: {input_length: 512, target_length: 256, resolution: 32, stride: 128}
+        split: {strategy: chromosome, val: [chr2], test: [chr3]}
+        model: {channels: 8, n_dilated: 2}
+        train: {max_epochs: 1, batch_size: 16, patience: 5}
+        baseline: {kmer_ridge: true, k_max: 3, context: 64, max_train_windows: 500}
+        evaluate: {n_browser_regions: 1}
+        tracking: none
+        """
     )
-    return {"study": study, "fa": d / "genome.fa", "bw": d / "sig.bw"}
+    return make_tiny_study(d, sizes=SIZES, seed=seed, smooth=48, scale=6, study_yaml=text)
 
 
 def _sha(p: Path) -> str:
@@ -111,9 +101,8 @@ def test_reproduce_refuses_a_changed_or_missing_input_naming_it(tmp_path):
     assert len(pv.verify_inputs(pv.read_manifest(run))) == 2
 
     # the same size, one value changed: only the checksum can tell
-    sizes = {"chr1": 30_000, "chr2": 9_000, "chr3": 9_000}
     old = f["bw"].read_bytes()
-    write_bigwig(f["bw"], sizes, {c: np.full(n, 2.0) for c, n in sizes.items()})
+    write_bigwig(f["bw"], SIZES, {c: np.full(n, 2.0) for c, n in SIZES.items()})
     assert f["bw"].read_bytes() != old
     with pytest.raises(DataError, match=r"sig\.bw.*changed since the run was made"):
         pv.reproduce(run, tmp_path / "again")

@@ -12,44 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seq2track.config import load_study, override
-from seq2track.data.prepare import prepare
-
-SMALL = {"model.channels": 8, "model.n_dilated": 2, "train.batch_size": 16, "tracking": "none",
-         "train.max_epochs": 2, "evaluate.browser_region_bp": 1024}
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
 
-def _tiny_study(d: Path) -> Path:
-    """The shared tiny genome (conftest's recipe): 3 chromosomes, a GC-driven bigWig, a study."""
-    from conftest import write_bigwig, write_fasta
-
-    rng = np.random.default_rng(0)
-    sizes = {"chr1": 20_000, "chr2": 12_000, "chr3": 9_000}
-    seqs = {c: "".join(rng.choice(list("ACGT"), size=n)) for c, n in sizes.items()}
-    write_fasta(d / "genome.fa", seqs)
-    vals = {}
-    for c, s in seqs.items():
-        gc = np.isin(np.frombuffer(s.encode(), np.uint8), [ord("G"), ord("C")]).astype(float)
-        vals[c] = np.round(np.convolve(gc, np.ones(50) / 50, mode="same") * 10, 1)
-    write_bigwig(d / "sig.bw", sizes, vals)
-    (d / "study.yaml").write_text(
-        "name: tiny\nseed: 1\ngenome: genome.fa\ntracks:\n  - {name: sig, path: sig.bw}\n"
-        "windows: {input_length: 1024, target_length: 256, resolution: 32, stride: 256}\n"
-        "split: {strategy: chromosome, val: [chr2], test: [chr3]}\n"
-    )
-    return d / "study.yaml"
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    """One tiny run shared by this module's tests (they only read it or add report sections)."""
-    from seq2track.run import run_study
-
-    d = tmp_path_factory.mktemp("report")
-    study = override(load_study(_tiny_study(d)), SMALL)
-    run_study(study, d / "run")
-    return d / "run"
+@pytest.fixture
+def run_dir(tiny_run) -> Path:
+    """The session's tiny run (read-only: a test that adds report sections copies it first)."""
+    return tiny_run["run"]
 
 
 def test_report_embeds_plots_and_numbers(run_dir):

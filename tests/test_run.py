@@ -3,63 +3,37 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from seq2track.config import load_study, override
 
-SMALL = {"model.channels": 8, "model.n_dilated": 2, "train.batch_size": 16, "tracking": "none",
-         "train.max_epochs": 1, "evaluate.browser_region_bp": 1024}
+
+@pytest.fixture
+def small_study(tiny_run) -> Path:
+    """The session's tiny study with TINY_SMALL (a YAML file)."""
+    return tiny_run["study"]
 
 
-def _tiny_study(d: Path) -> Path:
-    """The shared tiny genome (conftest's recipe): 3 chromosomes, a GC-driven bigWig, a study."""
-    from conftest import write_bigwig, write_fasta
-
-    rng = np.random.default_rng(0)
-    sizes = {"chr1": 20_000, "chr2": 12_000, "chr3": 9_000}
-    seqs = {c: "".join(rng.choice(list("ACGT"), size=n)) for c, n in sizes.items()}
-    write_fasta(d / "genome.fa", seqs)
-    vals = {}
-    for c, s in seqs.items():
-        gc = np.isin(np.frombuffer(s.encode(), np.uint8), [ord("G"), ord("C")]).astype(float)
-        vals[c] = np.round(np.convolve(gc, np.ones(50) / 50, mode="same") * 10, 1)
-    write_bigwig(d / "sig.bw", sizes, vals)
-    (d / "study.yaml").write_text(
-        "name: tiny\nseed: 1\ngenome: genome.fa\ntracks:\n  - {name: sig, path: sig.bw}\n"
-        "windows: {input_length: 1024, target_length: 256, resolution: 32, stride: 256}\n"
-        "split: {strategy: chromosome, val: [chr2], test: [chr3]}\n"
-    )
-    return d / "study.yaml"
-
-
-@pytest.fixture(scope="module")
-def small_study(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("run")
-    study = override(load_study(_tiny_study(d)), SMALL)
-    p = d / "small.yaml"
-    p.write_text(study.to_yaml())
-    return p
-
-
-def test_run_study_writes_every_artefact_and_resumes(small_study, tmp_path):
+def test_run_study_writes_every_artefact_and_resumes(tiny_run, tmp_path):
     from seq2track.errors import ConfigError
     from seq2track.run import run_study
 
-    study = load_study(small_study)
-    run = tmp_path / "run"
-    m = run_study(study, run)
+    study = load_study(tiny_run["study"])
+    # the session fixture ran run_study(study, fresh) into an empty directory
+    fresh, m = tiny_run["run"], tiny_run["metrics"]
     for name in ("study.yaml", "data/meta.json", "model/best.ckpt", "model/last.ckpt", "history.csv",
                  "metrics.json", "predictions/test.npz", "plots/scatter.png", "report.html", "timings.json"):
-        assert (run / name).exists(), name
-    assert not list(run.rglob(".tmp-*"))
-    assert Path(m["report"]) == run / "report.html"
+        assert (fresh / name).exists(), name
+    assert not list(fresh.rglob(".tmp-*"))
+    assert Path(m["report"]) == fresh / "report.html"
     assert set(m["timings"]) >= {"prepare", "train", "evaluate", "report", "total"}
-    assert load_study(run / "study.yaml").hash() == study.hash()
-    # the same study again: nothing is retrained and the metrics are identical
+    assert load_study(fresh / "study.yaml").hash() == study.hash()
+    # the same study again (in a copy): nothing is retrained and the metrics are identical
+    run = Path(shutil.copytree(fresh, tmp_path / "run"))
     ckpt_mtime = (run / "model" / "best.ckpt").stat().st_mtime_ns
     m2 = run_study(study, run)
     assert (run / "model" / "best.ckpt").stat().st_mtime_ns == ckpt_mtime

@@ -1,4 +1,5 @@
-"""Tests of tune.py: the space, seeds and rungs, a local ASHA search, and a search on a real Ray head."""
+"""Tests of the tune/ package (space, trial, search, results, tracking, report) through its public
+API: the space, seeds and rungs, a local ASHA search, and a search on a real Ray head."""
 
 from __future__ import annotations
 

@@ -77,13 +77,17 @@ bg = shuffle_backgrounds(split_backgrounds(run.prepared, 64, rng), rng)
 strongest, weakest = truth["motifs"][0], [m for m in truth["motifs"] if m["effect"]["condA"] == 0] or truth["motifs"][-1:]
 for spec in (strongest, weakest[0]):
     motif = get_motifs([spec["jaspar_id"]])[0]
-    effects = marginalize(f, bg, motif, rng)
+    effects = marginalize(f, bg, motif, rng, to_units=run.to_units())
     row = ", ".join(f"{e.kind} {e.effect[0]:+.3f} [{e.low[0]:+.3f}, {e.high[0]:+.3f}]" for e in effects)
     print(f"{spec['name']:7s} (planted effect {spec['effect']['condA']}): {row}")
+    print(f"        consensus in coverage units: {effects[0].units[0]:+.2f} "
+          f"[{effects[0].units_low[0]:+.2f}, {effects[0].units_high[0]:+.2f}]")
 
 # %% [markdown]
-# The change is in model units (arcsinh of coverage). A learned motif shows a consensus
-# effect whose interval excludes 0 and exceeds the shuffled control's.
+# The change is in model units (arcsinh of coverage); `units` is the same change after
+# back-transforming the predictions to coverage (mean over the 256-bp target region, so it
+# is smaller than the planted effect, which is counted at the site centre). A learned motif
+# shows a consensus effect whose interval excludes 0 and exceeds the shuffled control's.
 #
 # ## Variant effects against the simulated truth
 

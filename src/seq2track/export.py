@@ -27,7 +27,12 @@ def tile_starts(chrom_len: int, input_length: int, target_length: int) -> np.nda
 
 
 def predict_array(model, loss, x: np.ndarray, rc_perm: np.ndarray | None, batch_size: int = 256) -> np.ndarray:
-    """float32[n, T, B] model predictions (target scale) for one-hot x: float32[n, 4, L]."""
+    """float32[n, T, B] model predictions (target scale, ``loss.predict(z)``) for one-hot x: float32[n, 4, L].
+
+    ``rc_perm: int64[T]``: average each window's raw output with its reverse complement's
+    (stranded tracks swapped by ``rc_perm``) before the link; None = forward strand only.
+    The one batch loop of the package: ``train.predict`` (windows of a prepared cache) calls it.
+    """
     import torch
 
     from .model.architectures import rc_average

@@ -580,22 +580,17 @@ def predict(model, loss, prepared, rows: np.ndarray, batch_size: int = 256, rc_a
     """Predictions ``float32[n, T, B]`` on the target scale (``loss.predict(z)``) for window ``rows``.
 
     ``rc_average``: average the raw outputs of each window and its reverse complement
-    (stranded tracks swapped by ``prepared.rc_perm``) before the link.
+    (stranded tracks swapped by ``prepared.rc_perm``) before the link. The one-hot input is
+    gathered a few batches at a time and handed to ``export.predict_array`` (one batch loop).
     """
-    import torch
-
-    from .model.architectures import rc_average as rc_avg
+    from .export import predict_array
 
     rows = np.asarray(rows, dtype=np.int64)
-    model.eval()
-    device = next(model.parameters()).device
-    perm = torch.as_tensor(prepared.rc_perm, dtype=torch.long, device=device)
     out = np.empty((len(rows), len(prepared.track_names), prepared.n_bins), dtype=np.float32)
-    with torch.inference_mode():
-        for lo in range(0, len(rows), batch_size):
-            x = torch.from_numpy(prepared.onehot(rows[lo : lo + batch_size])).to(device)
-            z = rc_avg(model, x, perm) if rc_average else model(x)
-            out[lo : lo + len(x)] = loss.predict(z).float().cpu().numpy()
+    chunk = 8 * batch_size
+    perm = prepared.rc_perm if rc_average else None
+    for lo in range(0, len(rows), chunk):
+        out[lo : lo + chunk] = predict_array(model, loss, prepared.onehot(rows[lo : lo + chunk]), perm, batch_size)
     return out
 
 

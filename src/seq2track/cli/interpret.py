@@ -77,6 +77,8 @@ def register(app: typer.Typer) -> None:
 
         tab = pd.read_csv(r.out / "motifs.tsv", sep="\t")
         cols = ["motif", "name", "kind", "track", "effect", "ci_low", "ci_high"]
+        if "effect_units" in tab and tab["effect_units"].notna().any():
+            cols.append("effect_units")
         if "planted_effect" in tab and tab["planted_effect"].notna().any():
             cols.append("planted_effect")
         typer.echo(tab[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))

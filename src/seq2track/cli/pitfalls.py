@@ -19,6 +19,10 @@ def register(app: typer.Typer) -> None:
         fragments: Path = typer.Option(None, "--fragments", help="fragments of the primary track (for downsampling)"),
         full_size: bool = typer.Option(False, "--full-size", help="use the study's model and budget, not the small lab model"),
         max_eval_windows: int = typer.Option(3000, "--max-eval-windows", help="cap on test windows scored per arm"),
+        blocks: int = typer.Option(None, "--blocks", help="cut each chromosome into N positional blocks used as "
+                                   "chromosomes (for a one-chromosome data set; val/test = the last two blocks)"),
+        set_: list[str] = typer.Option(None, "--set", help="KEY=VALUE override of the lab's study (YAML value), "
+                                       "repeatable, e.g. --set train.max_epochs=6; recorded in settings.overrides"),
     ) -> None:
         """Measure each pitfall: a sound arm vs pitfall arms, same model and budget, over seeds.
 
@@ -30,7 +34,7 @@ def register(app: typer.Typer) -> None:
 
         res = run_pitfalls(load_study(study), out, which=which, seeds=seeds, shallow=shallow, other=other,
                            fragments=fragments, small=not full_size, max_eval_windows=max_eval_windows,
-                           echo=typer.echo)
+                           overrides=_parse_sets(set_ or []), echo=typer.echo, blocks=blocks)
         typer.echo(markdown_table(list(res.values())))
         typer.echo(f"wrote {Path(out) / 'pitfalls'}/ (index.html, <name>.json)")
 
@@ -55,3 +59,18 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"wrote {path}")
         if res.status == "fail":
             raise typer.Exit(1)
+
+
+def _parse_sets(items: list[str]) -> dict:
+    """``["train.max_epochs=6"]`` -> ``{"train.max_epochs": 6}`` (values parsed as YAML)."""
+    import yaml
+
+    from ..errors import ConfigError
+
+    out = {}
+    for it in items:
+        key, sep, val = it.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {it!r} is not KEY=VALUE; write e.g. --set train.max_epochs=6")
+        out[key.strip()] = yaml.safe_load(val)
+    return out

@@ -27,6 +27,8 @@ from . import splits, transforms, windows
 from .cache import META, PreparedDataset
 
 _CACHE_FILES = ("genome.npy", "bins.npy", "windows.parquet", META, "study.yaml")
+#: Bases read from the FASTA per request while preparing (bounds the text copies in memory).
+GENOME_CHUNK_BP = 1 << 24
 
 
 def select_chroms(study: Study, genome_sizes: dict[str, int], track_sizes: list[dict[str, int]]) -> list[str]:
@@ -106,6 +108,12 @@ def prepare(study: Study, out: str | Path, force: bool = False, _fit_on: str = "
     if reused is not None:
         return reused
     out.mkdir(parents=True, exist_ok=True)
+    _build(study, out, data_hash, _fit_on, t0)
+    return PreparedDataset(out)  # opened after _build's arrays are freed: they are not both held
+
+
+def _build(study: Study, out: Path, data_hash: str, _fit_on: str, t0: float) -> None:
+    """Write every file of the cache of ``study`` into ``out`` (``meta.json`` last)."""
     w = study.windows
     timings: dict[str, float] = {}
 
@@ -123,19 +131,28 @@ def prepare(study: Study, out: str | Path, force: bool = False, _fit_on: str = "
             total_bp += sizes[c]
             total_bins += sizes[c] // w.resolution
 
-        # genome codes, one chromosome at a time into one memory-mapped array
+        # genome codes, streamed in GENOME_CHUNK_BP pieces into one .npy; each chromosome is
+        # mapped on its own and unmapped after, so peak memory is set by the largest chromosome,
+        # not by the genome (a whole-genome writable map keeps every written page resident)
         t = time.perf_counter()
         n_frac_parts = []
         win = windows.tile(sizes, chroms, w.input_length, w.stride)
+        win_chrom, win_start = win["chrom"].to_numpy(), win["start"].to_numpy()
         with atomic.atomic_path(out / "genome.npy") as tmp:
             mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(total_bp,))
-            for c in chroms:
-                codes = genome.codes(c)
-                mm[bp_off[c] : bp_off[c] + sizes[c]] = codes
-                sel = win["chrom"].to_numpy() == c
-                n_frac_parts.append((sel, windows.n_fraction(codes, win["start"].to_numpy()[sel], w.input_length)))
-            mm.flush()
+            data_offset = mm.offset
             del mm
+            for c in chroms:
+                if sizes[c] == 0:
+                    continue
+                cm = np.memmap(tmp, dtype=np.uint8, mode="r+", offset=data_offset + bp_off[c], shape=(sizes[c],))
+                for lo in range(0, sizes[c], GENOME_CHUNK_BP):
+                    hi = min(lo + GENOME_CHUNK_BP, sizes[c])
+                    cm[lo:hi] = genome.codes(c, lo, hi)
+                sel = win_chrom == c
+                n_frac_parts.append((sel, windows.n_fraction(cm, win_start[sel], w.input_length)))
+                cm.flush()
+                del cm
         timings["genome"] = time.perf_counter() - t
 
     n_frac = np.zeros(len(win), dtype=np.float32)
@@ -180,9 +197,11 @@ def prepare(study: Study, out: str | Path, force: bool = False, _fit_on: str = "
     win["reason"] = reason
     atomic.write_text(out / "study.yaml", study.to_yaml())
     tmp_ds = _TmpView(out, win, chroms, sizes, bp_off, bin_off, study)
-    y_all = transforms.forward(tmp_ds.raw_targets(np.flatnonzero(win["keep"].to_numpy())), study.transform)
+    pre_rows = np.flatnonzero(win["keep"].to_numpy())
+    raw_pre = tmp_ds.raw_targets(pre_rows)
+    y_pre = transforms.forward(raw_pre, study.transform)
     win["target_mean"] = np.nan
-    win.loc[win["keep"].to_numpy(), "target_mean"] = y_all.mean(axis=(1, 2)) if len(y_all) else []
+    win.loc[win["keep"].to_numpy(), "target_mean"] = y_pre.mean(axis=(1, 2)) if len(y_pre) else []
     f = study.filter
     if f.threshold is not None:
         frng = np.random.default_rng([study.seed, 202])
@@ -199,7 +218,10 @@ def prepare(study: Study, out: str | Path, force: bool = False, _fit_on: str = "
                 "`filter:` and `windows.max_n_fraction`"
             )
     kept_rows = np.flatnonzero(keep)
-    y_kept = transforms.forward(tmp_ds.raw_targets(kept_rows), study.transform)
+    # the filter only drops rows: reuse the rows already read rather than gathering them again
+    still = keep[pre_rows]
+    raw_kept, y_kept = (raw_pre, y_pre) if still.all() else (raw_pre[still], y_pre[still])
+    del raw_pre, y_pre
     fit_sel = win["split"].to_numpy()[kept_rows] == "train" if _fit_on == "train" else slice(None)
     norm_state = transforms.fit(y_kept[fit_sel], study.normalize)
     norm_state["fit_on"] = _fit_on
@@ -207,7 +229,9 @@ def prepare(study: Study, out: str | Path, force: bool = False, _fit_on: str = "
 
     with atomic.atomic_path(out / "windows.parquet") as tmp:
         win.to_parquet(tmp, index=False)
-    stats = _stats(win, tmp_ds.raw_targets(kept_rows), study, track_stats)
+    del n_frac_parts, reason, tmp_ds
+    stats = _stats(win, raw_kept, y_kept, study, track_stats)
+    del raw_kept, y_kept
     meta = {
         "format": 1,
         "data_hash": data_hash,
@@ -231,7 +255,6 @@ def prepare(study: Study, out: str | Path, force: bool = False, _fit_on: str = "
         "timings": {**timings, "total": time.perf_counter() - t0},
     }
     atomic.write_json(out / META, meta)
-    return PreparedDataset(out)
 
 
 class _TmpView(PreparedDataset):
@@ -279,10 +302,15 @@ def _read_blacklist(path: Path, chroms: list[str]) -> pd.DataFrame:
     return bl.dropna(subset=["chrom"]).reset_index(drop=True)
 
 
-def _stats(win: pd.DataFrame, raw_kept: np.ndarray, study: Study, track_stats: list[dict]) -> dict[str, Any]:
-    """Counts, quantiles, zero-bin fraction and depth per split, for ``inspect`` and ``audit``."""
-    kept = win[win["keep"]]
-    y = transforms.forward(raw_kept, study.transform)
+def _stats(
+    win: pd.DataFrame, raw_kept: np.ndarray, y: np.ndarray, study: Study, track_stats: list[dict]
+) -> dict[str, Any]:
+    """Counts, quantiles, zero-bin fraction and depth per split, for ``inspect`` and ``audit``.
+
+    raw_kept, y: float32[n_kept, n_tracks, n_bins] raw and transformed targets of the kept windows.
+    """
+    keep = win["keep"].to_numpy()
+    kept_chrom = win["chrom"].to_numpy()[keep]
     out: dict[str, Any] = {
         "n_candidates": int(len(win)),
         "dropped": {r: int(n) for r, n in win.loc[~win["keep"], "reason"].value_counts().items()},
@@ -290,13 +318,13 @@ def _stats(win: pd.DataFrame, raw_kept: np.ndarray, study: Study, track_stats: l
         "splits": {},
         "per_chrom": {},
     }
-    sp = kept["split"].to_numpy()
+    sp = win["split"].to_numpy()[keep]
     for s in ("train", "val", "test"):
         m = sp == s
         ys, rs = y[m], raw_kept[m]
         out["splits"][s] = {
             "n_windows": int(m.sum()),
-            "chroms": sorted(set(kept.loc[m, "chrom"])),
+            "chroms": sorted(pd.unique(kept_chrom[m]).tolist()),
             "quantiles": {
                 str(q): [float(np.quantile(ys[:, t], q)) if len(ys) else None for t in range(ys.shape[1])]
                 for q in (0.0, 0.25, 0.5, 0.75, 0.9, 0.99, 1.0)

@@ -26,13 +26,31 @@ def tile(sizes: dict[str, int], chroms: list[str], input_length: int, stride: in
     return df
 
 
-def n_fraction(codes: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
+def n_fraction(codes: np.ndarray, starts: np.ndarray, length: int, chunk: int = 1 << 24) -> np.ndarray:
     """Fraction of N bases in each window of one chromosome.
 
-    codes: uint8[chrom_len] (N = 4); starts: int64[n]. Returns float32[n].
+    codes: uint8[chrom_len] (N = 4), may be a memory map; starts: int64[n]. Returns float32[n].
+    Counted with an int32 running sum over ``chunk`` bp at a time, so memory stays ~5 bytes per
+    chunk base whatever the chromosome length (a whole-chromosome int64 cumsum of human chr1
+    took 4 GB).
     """
-    cum = np.concatenate([[0], np.cumsum(codes == 4, dtype=np.int64)])
-    return ((cum[starts + length] - cum[starts]) / length).astype(np.float32)
+    starts = np.asarray(starts, dtype=np.int64)
+    out = np.empty(len(starts), dtype=np.float32)
+    if len(starts) == 0:
+        return out
+    if starts.min() < 0 or starts.max() + length > len(codes):
+        raise IndexError(f"windows of {length} bp at starts {starts.min()}..{starts.max()} run outside "
+                         f"a chromosome of {len(codes)} bp")
+    cum = np.zeros(min(chunk, int(starts.max()) + 1) + length + 1, dtype=np.int32)
+    for lo in range(0, int(starts.max()) + 1, chunk):
+        sel = (starts >= lo) & (starts < lo + chunk)
+        if not sel.any():
+            continue
+        s = starts[sel] - lo
+        piece = np.asarray(codes[lo : lo + int(s.max()) + length]) == 4
+        np.cumsum(piece, dtype=np.int32, out=cum[1 : len(piece) + 1])
+        out[sel] = (cum[s + length] - cum[s]) / length
+    return out
 
 
 def overlaps_intervals(

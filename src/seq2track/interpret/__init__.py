@@ -68,11 +68,20 @@ def predict_codes(f: Predictor, codes: np.ndarray, batch_size: int = 256) -> np.
     return np.concatenate(out)
 
 
-def region_mean(f: Predictor, codes: np.ndarray, bins: slice | None = None, batch_size: int = 256) -> np.ndarray:
-    """Mean prediction over the target bins (or ``bins``): ``float64[n, T]``."""
+def region_mean(
+    f: Predictor, codes: np.ndarray, bins: slice | None = None, batch_size: int = 256,
+    to_units: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> np.ndarray:
+    """Mean prediction over the target bins (or ``bins``): ``float64[n, T]``.
+
+    to_units: maps predictions ``float[n, T, B]`` to track units before the mean (e.g.
+    ``Run.to_units()``); the model scale when None.
+    """
     y = predict_codes(f, codes, batch_size)
     if bins is not None:
         y = y[..., bins]
+    if to_units is not None:
+        y = to_units(y)
     return y.mean(axis=-1, dtype=np.float64)
 
 
@@ -190,7 +199,9 @@ def report_html(run_dir: str | Path) -> str:
     if (d / "motifs.tsv").exists():
         t = pd.read_csv(d / "motifs.tsv", sep="\t")
         planted = "planted_effect" in t and t["planted_effect"].notna().any()
+        units = "effect_units" in t and t["effect_units"].notna().any()
         head = "<tr><th>motif</th><th>inserted</th><th>track</th><th>effect [95% CI]</th>" + (
+            "<th>track units [95% CI]</th>" if units else "") + (
             "<th>planted effect</th>" if planted else "") + "<th>reading</th></tr>"
         rows = []
         for r in t.itertuples(index=False):
@@ -199,13 +210,14 @@ def report_html(run_dir: str | Path) -> str:
             rows.append(
                 f"<tr><td>{html.escape(f'{r.motif} {r.name}')}</td><td>{html.escape(r.kind)}</td>"
                 f"<td>{html.escape(str(r.track))}</td><td>{_fmt(r.effect)} [{_fmt(lo)}, {_fmt(hi)}]</td>"
+                + (f"<td>{_fmt(r.effect_units)} [{_fmt(r.units_ci_low)}, {_fmt(r.units_ci_high)}]</td>" if units else "")
                 + (f"<td>{_fmt(r.planted_effect)}</td>" if planted else "") + f"<td>{reading}</td></tr>"
             )
         n = int(t["n"].iloc[0])
         parts.append(
             f"<h3>Motif marginalisation</h3><p>Each motif was inserted at the centre of {n} dinucleotide-shuffled "
             "test-split sequences, in both orientations; the effect is the mean change of the predicted signal over "
-            "the target region (model scale), with a 95% t-interval over backgrounds. <em>sampled</em>: a site "
+            "the target region (model scale, and back-transformed to track units), with a 95% t-interval over backgrounds. <em>sampled</em>: a site "
             "drawn from the motif's frequencies; <em>shuffled</em>: the consensus of the motif with its columns "
             "permuted (a control that should show no effect).</p>"
             f"<table><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>"

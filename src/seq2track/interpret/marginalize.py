@@ -24,11 +24,12 @@ backgrounds ``uint8[n, L]``; randomness comes from a ``numpy.random.Generator``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
 
-from . import MeanCI, Predictor, mean_ci, region_mean
+from . import MeanCI, Predictor, mean_ci, predict_codes, region_mean
 from .motifs import Motif
 
 _COMP = np.array([3, 2, 1, 0, 4], dtype=np.uint8)
@@ -133,6 +134,8 @@ class MotifEffect(NamedTuple):
 
     ``effect`` (with ``low``, ``high``) is the mean over backgrounds of the orientation-
     averaged change of the region mean; ``fwd`` / ``rc`` are the two orientations alone.
+    ``units`` (with ``units_low``, ``units_high``): the same change in track units (the
+    region mean of the back-transformed prediction), NaN when no ``to_units`` was given.
     """
 
     kind: str
@@ -144,6 +147,9 @@ class MotifEffect(NamedTuple):
     fwd: np.ndarray
     rc: np.ndarray
     baseline: np.ndarray
+    units: np.ndarray
+    units_low: np.ndarray
+    units_high: np.ndarray
 
 
 def _means(f: Predictor, batches: list[np.ndarray], bins: slice | None, batch_size: int) -> list[np.ndarray]:
@@ -152,22 +158,45 @@ def _means(f: Predictor, batches: list[np.ndarray], bins: slice | None, batch_si
     return np.split(y, np.cumsum([len(b) for b in batches])[:-1])
 
 
-def _summarise(kind: str, delta: np.ndarray, base: np.ndarray, level: float) -> MotifEffect:
+def _means2(
+    f: Predictor, batches: list[np.ndarray], bins: slice | None, batch_size: int, to_units,
+) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+    """Like :func:`_means`, plus the region means in track units (``to_units``) from the same predictions."""
+    if to_units is None:
+        return _means(f, batches, bins, batch_size), None
+    y = predict_codes(f, np.concatenate(batches), batch_size)
+    if bins is not None:
+        y = y[..., bins]
+    cut = np.cumsum([len(b) for b in batches])[:-1]
+    model = np.split(y.mean(axis=-1, dtype=np.float64), cut)
+    units = np.split(np.asarray(to_units(y)).mean(axis=-1, dtype=np.float64), cut)
+    return model, units
+
+
+def _summarise(kind: str, delta: np.ndarray, base: np.ndarray, level: float, units: np.ndarray | None = None) -> MotifEffect:
+    """``delta: float[n, 2, T]`` (orientations) on the model scale, ``units`` the same in track units."""
     ci: MeanCI = mean_ci(delta.mean(axis=1), level)
+    if units is None:
+        nan = np.full_like(ci.mean, np.nan)
+        u = MeanCI(nan, nan, nan, nan, ci.n)
+    else:
+        u = mean_ci(units.mean(axis=1), level)
     return MotifEffect(kind, ci.mean, ci.low, ci.high, ci.sd, ci.n, delta[:, 0].mean(axis=0),
-                       delta[:, 1].mean(axis=0), base.mean(axis=0))
+                       delta[:, 1].mean(axis=0), base.mean(axis=0), u.mean, u.low, u.high)
 
 
 def marginalize(
     f: Predictor, backgrounds: np.ndarray, motif: Motif, rng: np.random.Generator, offset: int = 0,
     bins: slice | None = None, level: float = 0.95, batch_size: int = 256,
+    to_units: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> list[MotifEffect]:
     """Effects of the motif's ``consensus``, of ``sampled`` sites and of the ``shuffled`` control.
 
     backgrounds: uint8[n, L] (already shuffled); the site is centred ``offset`` bp from the
     window centre. Returns four :class:`MotifEffect`: consensus, sampled, shuffled, and
     ``specific`` = consensus minus shuffled, paired per background (the part of the effect
-    due to the motif's arrangement, not its base composition).
+    due to the motif's arrangement, not its base composition). ``to_units``: predictions
+    ``float[n, T, B]`` -> track units, for the effects in track units (``MotifEffect.units``).
     """
     bg = np.asarray(backgrounds, dtype=np.uint8)
     n, L = bg.shape
@@ -180,10 +209,16 @@ def marginalize(
     batches = [bg]
     for x in sites.values():
         batches += [insert(bg, x, start), insert(bg, revcomp(x), start)]
-    base, *ys = _means(f, batches, bins, batch_size)
-    deltas = {kind: np.stack([ys[2 * k] - base, ys[2 * k + 1] - base], axis=1) for k, kind in enumerate(sites)}
-    out = [_summarise(kind, d, base, level) for kind, d in deltas.items()]
-    out.append(_summarise("specific", deltas["consensus"] - deltas["shuffled"], base, level))
+    (base, *ys), units = _means2(f, batches, bins, batch_size, to_units)
+
+    def pairs(z: list[np.ndarray]) -> dict[str, np.ndarray]:
+        return {kind: np.stack([z[1 + 2 * k] - z[0], z[2 + 2 * k] - z[0]], axis=1) for k, kind in enumerate(sites)}
+
+    deltas = pairs([base, *ys])
+    du = pairs(units) if units is not None else dict.fromkeys(sites)
+    out = [_summarise(kind, d, base, level, du[kind]) for kind, d in deltas.items()]
+    spec_u = None if units is None else du["consensus"] - du["shuffled"]
+    out.append(_summarise("specific", deltas["consensus"] - deltas["shuffled"], base, level, spec_u))
     return out
 
 
@@ -278,7 +313,8 @@ def spacing_experiment(
 
 # --- the edge: a trained run ---------------------------------------------------------------
 def effects_frame(motif: Motif, effects: list[MotifEffect], track_names: list[str]) -> "pd.DataFrame":
-    """Rows ``motif, name, kind, track, effect, ci_low, ci_high, sd, n, effect_fwd, effect_rc, baseline, consensus``."""
+    """Rows ``motif, name, kind, track, effect, ci_low, ci_high, sd, n, effect_fwd, effect_rc, baseline,
+    effect_units, units_ci_low, units_ci_high, consensus`` (the units columns NaN without ``to_units``)."""
     import pandas as pd
 
     rows = []
@@ -287,7 +323,8 @@ def effects_frame(motif: Motif, effects: list[MotifEffect], track_names: list[st
             rows.append({
                 "motif": motif.id, "name": motif.name, "kind": e.kind, "track": tn, "effect": e.effect[t],
                 "ci_low": e.low[t], "ci_high": e.high[t], "sd": e.sd[t], "n": e.n, "effect_fwd": e.fwd[t],
-                "effect_rc": e.rc[t], "baseline": e.baseline[t], "consensus": motif.consensus,
+                "effect_rc": e.rc[t], "baseline": e.baseline[t], "effect_units": e.units[t],
+                "units_ci_low": e.units_low[t], "units_ci_high": e.units_high[t], "consensus": motif.consensus,
             })
     return pd.DataFrame(rows)
 
@@ -362,6 +399,7 @@ def run_marginalize(
     seed = int(run.study.seed if seed is None else seed)
     tracks = list(prep.track_names)
     f = run.predictor()
+    to_units = run.to_units()
     bg = shuffle_backgrounds(split_backgrounds(prep, n, np.random.default_rng([seed, 1])), np.random.default_rng([seed, 2]))
     truth = run.truth()
     planted = {}
@@ -371,7 +409,7 @@ def run_marginalize(
     frames, sweeps, sweep_rows = [], [], []
     offs = sweep_offsets(prep.input_length, max(m.width for m in motifs), sweep_step)
     for i, m in enumerate(motifs):
-        eff = marginalize(f, bg, m, np.random.default_rng([seed, 3, i]), batch_size=batch_size)
+        eff = marginalize(f, bg, m, np.random.default_rng([seed, 3, i]), batch_size=batch_size, to_units=to_units)
         fr = effects_frame(m, eff, tracks)
         fr["planted_effect"] = [planted.get(m.id, {}).get(t, np.nan) for t in fr["track"]]
         frames.append(fr)

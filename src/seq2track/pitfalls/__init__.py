@@ -50,11 +50,14 @@ def run_pitfalls(
     max_eval_windows: int = 3000,
     overrides: dict | None = None,
     echo: Callable[[str], None] = print,
+    blocks: int | None = None,
 ):
     """Run the chosen pitfalls; returns ``{name: PitfallResult}`` and writes ``OUT/pitfalls/``.
 
     A pitfall whose track is missing (``depth`` without ``--shallow``, ``shift`` without
     ``--other``) is recorded as skipped when ``which='all'`` and is an error when named.
+    ``blocks=N`` cuts each chromosome into N positional blocks first (``pitfalls/blocks.py``):
+    for a data set of one chromosome, where a chromosome split is impossible.
     """
     from .common import Lab, PitfallResult, check_seeds, discover_roles
     from .report import write_index, write_outputs
@@ -63,8 +66,14 @@ def run_pitfalls(
     names = parse_which(which)
     roles = discover_roles(study, shallow, other, fragments)
     folder = Path(out) / "pitfalls"
+    block_info = None
+    if blocks:
+        from .blocks import to_blocks
+
+        study, roles, block_info = to_blocks(study, roles, int(blocks), folder / "_work" / "blocks")
+        echo(f"cut into {blocks} blocks per chromosome: val {block_info['val']}, test {block_info['test']}")
     lab = Lab(study, folder, check_seeds(seeds), roles, small=small, max_eval_windows=max_eval_windows,
-              echo=echo, extra=dict(overrides or {}))
+              echo=echo, extra=dict(overrides or {}), blocks=block_info)
     results = {}
     for name in names:
         mod = importlib.import_module(f"{__name__}.{name}")

@@ -320,6 +320,7 @@ class Lab:
     max_eval_windows: int = 3000
     echo: Callable[[str], None] = print
     extra: dict[str, Any] = field(default_factory=dict)
+    blocks: dict[str, Any] | None = None  # positional blocks (pitfalls/blocks.py), when used
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
@@ -348,6 +349,13 @@ class Lab:
         rest = [[c] for c in train_chroms(ds0) if canonical(c) not in skip]
         return [None] + rest
 
+    def need(self, role: str) -> TrackConfig:
+        """The track of ``role`` (``shallow`` or ``other``); a ``ConfigError`` naming the option when absent."""
+        t = getattr(self.roles, role)
+        if t is None:
+            raise ConfigError(f"this pitfall needs a {role} track; give it with --{role} (a bigWig)")
+        return t
+
     def fold(self, seed: int) -> list[str]:
         """The test chromosome(s) of ``seed``."""
         f = self.folds[self.seeds.index(seed) % len(self.folds)] if seed in self.seeds else None
@@ -373,6 +381,7 @@ class Lab:
             "max_eval_windows": self.max_eval_windows,
             "roles": self.roles.describe(),
             "study": self.study.name,
+            **({"blocks": self.blocks} if self.blocks else {}),
         }
 
     # -- data ------------------------------------------------------------------------------
@@ -469,6 +478,68 @@ def check_seeds(seeds: int) -> list[int]:
 
 def dump_study(study: Study) -> dict[str, Any]:
     return json.loads(study.model_dump_json())
+
+
+# --- arms shared by several pitfalls -------------------------------------------------------
+def record(seed: int, arm: str, pred: np.ndarray, obs: np.ndarray, **extra: Any) -> dict[str, Any]:
+    """One arm's row: ``{seed, arm, **extra, **regression(pred, obs)}``; ``pred, obs: float32[n, T, B]``."""
+    return {"seed": seed, "arm": arm, **extra, **regression(pred, obs)}
+
+
+@dataclass
+class Pair:
+    """Models of the primary track (A) and of a second track (B) at one seed, on the same test windows.
+
+    ``rA``/``rB``: aligned test rows of ``dsA``/``dsB``; ``obsA, obsB, pA, pB: float32[n, T, B]`` in
+    transformed units; ``pA`` is A's model on A's windows, ``pB`` B's model on B's windows.
+    """
+
+    sA: Study
+    sB: Study
+    dsA: Any
+    dsB: Any
+    trA: Trained
+    trB: Trained
+    rA: np.ndarray
+    rB: np.ndarray
+    obsA: np.ndarray
+    obsB: np.ndarray
+    pA: np.ndarray
+    pB: np.ndarray
+
+
+def train_pair(lab: Lab, seed: int, track: TrackConfig, strict: bool = False) -> Pair:
+    """Train the study on its primary track and on ``track`` at ``seed``; predict both on the shared test windows.
+
+    The within/across-track arms of ``depth`` (deep vs shallow) and ``shift`` (A vs B) are all
+    built from this: same windows, same model and budget, only the training track differs.
+    """
+    sA, sB = lab.make(seed), lab.make(seed, track=track)
+    dsA, dsB = lab.prepare(sA), lab.prepare(sB)
+    trA, trB = lab.train(sA, dsA), lab.train(sB, dsB)
+    rA, rB = align(dsA, lab.rows(dsA, "test"), dsB, strict=strict)
+    obsA, obsB = observed(dsA, rA), observed(dsB, rB)
+    pA = to_transformed(lab.predict(trA, dsA, rA), dsA)
+    pB = to_transformed(lab.predict(trB, dsB, rB), dsB)
+    return Pair(sA, sB, dsA, dsB, trA, trB, rA, rB, obsA, obsB, pA, pB)
+
+
+def finish(
+    lab: Lab,
+    about: tuple[str, str, str],
+    arms: dict[str, str],
+    records: list[dict[str, Any]],
+    comparisons: list[Comparison],
+    specs: dict[str, "AuditSpec"],
+    notes: list[str],
+    t0: float,
+) -> PitfallResult:
+    """The result of a pitfall (``about = (NAME, TITLE, QUESTION)``): comparisons summarised, arms
+    audited, settings recorded, wall time since ``t0``."""
+    res = PitfallResult(*about, arms, records,
+                        [summarise(records, c) for c in comparisons], audit_arms(lab, specs), notes, lab.settings())
+    res.seconds = time.perf_counter() - t0
+    return res
 
 
 # --- audits of the arms -------------------------------------------------------------------

@@ -21,19 +21,7 @@ import time
 
 import numpy as np
 
-from .common import (
-    AuditSpec,
-    Comparison,
-    Lab,
-    PitfallResult,
-    _track,
-    align,
-    audit_arms,
-    observed,
-    regression,
-    summarise,
-    to_transformed,
-)
+from .common import AuditSpec, Comparison, Lab, PitfallResult, _track, align, finish, record, to_transformed, train_pair
 
 NAME = "depth"
 TITLE = "Confounding by sequencing depth"
@@ -66,36 +54,27 @@ def run(lab: Lab) -> PitfallResult:
     from ..io.pileup import pileup
 
     t0 = time.perf_counter()
-    sh = lab.roles.shallow
-    if sh is None:
-        raise ValueError("depth pitfall needs a shallow track (--shallow)")
+    sh = lab.need("shallow")
     recs: list[dict] = []
     specs: dict[str, AuditSpec] = {}
     notes: list[str] = []
     for seed in lab.seeds:
-        sD, sS = lab.make(seed), lab.make(seed, track=sh)
-        dsD, dsS = lab.prepare(sD), lab.prepare(sS)
-        trD, trS = lab.train(sD, dsD), lab.train(sS, dsS)
-        rD, rS = align(dsD, lab.rows(dsD, "test"), dsS)
-        obsD, obsS = observed(dsD, rD), observed(dsS, rS)
-        pD_onD = to_transformed(lab.predict(trD, dsD, rD), dsD)
-        pS_onS = to_transformed(lab.predict(trS, dsS, rS), dsS)
+        pr = train_pair(lab, seed, sh)
+        sD, sS, dsD, dsS, rD, obsS = pr.sA, pr.sB, pr.dsA, pr.dsB, pr.rA, pr.obsB
         recs += [
-            {"seed": seed, "arm": A_DD, **regression(pD_onD, obsD)},
-            {"seed": seed, "arm": A_SS, **regression(pS_onS, obsS)},
-            {"seed": seed, "arm": A_DS, **regression(pD_onD, obsS)},  # same windows, same input: same prediction
-            {"seed": seed, "arm": A_SD, **regression(pS_onS, obsD)},
+            record(seed, A_DD, pr.pA, pr.obsA),
+            record(seed, A_SS, pr.pB, pr.obsB),
+            record(seed, A_DS, pr.pA, pr.obsB),  # same windows, same input: same prediction
+            record(seed, A_SD, pr.pB, pr.obsA),
         ]
         ratio = depth_ratio(dsD, dsS)
-        recs.append({"seed": seed, "arm": A_FIX_RATIO, "depth_ratio": ratio,
-                     **regression(rescale(pD_onD, ratio, dsD.transform), obsS)})
+        recs.append(record(seed, A_FIX_RATIO, rescale(pr.pA, ratio, dsD.transform), obsS, depth_ratio=ratio))
         ms = {"normalize": "mean_scale"}
         sDm, sSm = lab.make(seed, changes=ms), lab.make(seed, track=sh, changes=ms)
         dsDm, dsSm = lab.prepare(sDm), lab.prepare(sSm)
         trDm = lab.train(sDm, dsDm)
         _, rDm = align(dsD, rD, dsDm, strict=True)
-        recs.append({"seed": seed, "arm": A_FIX_MS,
-                     **regression(to_transformed(lab.predict(trDm, dsDm, rDm), dsDm, eval_ds=dsSm), obsS)})
+        recs.append(record(seed, A_FIX_MS, to_transformed(lab.predict(trDm, dsDm, rDm), dsDm, eval_ds=dsSm), obsS))
         if lab.roles.fragments is not None and 0 < ratio < 1:
             bw = lab.work / "data" / f"{lab.roles.primary.name}_down_{ratio:.4f}_seed{sD.seed}.bw"
             if not bw.exists():
@@ -105,8 +84,8 @@ def run(lab: Lab) -> PitfallResult:
             dsDown = lab.prepare(sDown)
             trDown = lab.train(sDown, dsDown)
             _, rDd = align(dsD, rD, dsDown, strict=True)
-            recs.append({"seed": seed, "arm": A_FIX_DOWN, "fraction": ratio,
-                         **regression(to_transformed(lab.predict(trDown, dsDown, rDd), dsDown), obsS)})
+            recs.append(record(seed, A_FIX_DOWN, to_transformed(lab.predict(trDown, dsDown, rDd), dsDown), obsS,
+                               fraction=ratio))
             if seed == lab.seeds[0]:
                 specs[A_FIX_DOWN] = AuditSpec(sDown, eval_study=sS)
         elif seed == lab.seeds[0]:
@@ -142,7 +121,4 @@ def run(lab: Lab) -> PitfallResult:
         comps.append(Comparison("unfixed vs downsampled deep: MSE", A_DS, A_FIX_DOWN, "mse", "higher",
                                 "training on deep fragments downsampled to the shallow depth removes the bias"))
         arms[A_FIX_DOWN] = "deep fragments thinned to the depth ratio (pileup --fraction, seeded), model retrained"
-    res = PitfallResult(NAME, TITLE, QUESTION, arms, recs, [summarise(recs, c) for c in comps],
-                        audit_arms(lab, specs), notes, lab.settings())
-    res.seconds = time.perf_counter() - t0
-    return res
+    return finish(lab, (NAME, TITLE, QUESTION), arms, recs, comps, specs, notes, t0)

@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from .common import AuditSpec, Comparison, Lab, PitfallResult, audit_arms, classification, summarise
+from .common import AuditSpec, Comparison, Lab, PitfallResult, classification, finish
 
 NAME = "imbalance"
 TITLE = "Unbalanced classes: thresholded windows, prevalence and weighted BCE"
@@ -95,7 +95,4 @@ def run(lab: Lab) -> PitfallResult:
     }
     notes = [f"positive threshold {thr:.4g} (q{POS_QUANTILE:g} of training bins), window filter {wthr:.4g} "
              "(median training window mean)"]
-    res = PitfallResult(NAME, TITLE, QUESTION, arms, recs, [summarise(recs, c) for c in comps],
-                        audit_arms(lab, specs), notes, lab.settings())
-    res.seconds = time.perf_counter() - t0
-    return res
+    return finish(lab, (NAME, TITLE, QUESTION), arms, recs, comps, specs, notes, t0)

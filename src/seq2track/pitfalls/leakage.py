@@ -26,17 +26,7 @@ import time
 import numpy as np
 
 from .common import (
-    AuditSpec,
-    Comparison,
-    Lab,
-    PitfallResult,
-    align,
-    audit_arms,
-    observed,
-    regression,
-    summarise,
-    to_transformed,
-    train_chroms,
+    AuditSpec, Comparison, Lab, PitfallResult, align, finish, observed, record, to_transformed, train_chroms,
 )
 
 NAME = "leakage"
@@ -92,24 +82,22 @@ def run(lab: Lab) -> PitfallResult:
         trA = lab.train(sA, dsA)
         test = lab.rows(dsA, "test")
         obsA = observed(dsA, test)
-        recs.append({"seed": seed, "arm": A_CHROM, **regression(to_transformed(lab.predict(trA, dsA, test), dsA), obsA)})
+        recs.append(record(seed, A_CHROM, to_transformed(lab.predict(trA, dsA, test), dsA), obsA))
 
         excl = list(sA.windows.exclude_chroms) + list(sA.split.test)
         sR = lab.make(seed, changes={"split.strategy": "random", "windows.exclude_chroms": excl})
         dsR = lab.prepare(sR)
         trR = lab.train(sR, dsR)
         rtest = lab.rows(dsR, "test")
-        recs.append({"seed": seed, "arm": A_RAND,
-                     **regression(to_transformed(lab.predict(trR, dsR, rtest), dsR), observed(dsR, rtest))})
-        recs.append({"seed": seed, "arm": A_RAND_HELD,
-                     **regression(to_transformed(lab.predict(trR, dsA, test), dsR), obsA)})
+        recs.append(record(seed, A_RAND, to_transformed(lab.predict(trR, dsR, rtest), dsR), observed(dsR, rtest)))
+        recs.append(record(seed, A_RAND_HELD, to_transformed(lab.predict(trR, dsA, test), dsR), obsA))
         for rec, tr in ((recs[-3], trA), (recs[-2], trR), (recs[-1], trR)):
             rec.update(train_loss=tr.train_loss, val_loss=tr.val_loss)
         # the same split, a model that can memorise
         nn = {A_NN_CHROM: (dsA, dsA, test), A_NN_RAND: (dsR, dsR, rtest), A_NN_RAND_HELD: (dsR, dsA, test)}
         for arm, (dtr, dev, rows) in nn.items():
             pred = to_transformed(nn_predict(dtr, dtr.rows("train"), dev, rows), dtr)
-            recs.append({"seed": seed, "arm": arm, **regression(pred, observed(dev, rows))})
+            recs.append(record(seed, arm, pred, observed(dev, rows)))
         if seed == lab.seeds[0]:
             specs[A_CHROM] = AuditSpec(sA)
             specs[A_RAND] = AuditSpec(sR)
@@ -123,8 +111,8 @@ def run(lab: Lab) -> PitfallResult:
                 rb, ra = align(dsB, rows, dsA)
                 obsB = observed(dsB, rb)
                 pred = to_transformed(lab.predict(trA, dsB, rb), dsA)
-                recs.append({"seed": seed, "arm": arm, **regression(pred, obsB)})
-                recs.append({"seed": seed, "arm": base, **regression(observed(dsA, ra), obsB)})
+                recs.append(record(seed, arm, pred, obsB))
+                recs.append(record(seed, base, observed(dsA, ra), obsB))
             if seed == lab.seeds[0]:
                 tc = train_chroms(dsA)
                 sB_same = lab.make(seed, track=other, changes={"split.test": tc, "split.val": list(sA.split.val)})
@@ -170,7 +158,4 @@ def run(lab: Lab) -> PitfallResult:
         notes.append("no second condition (--other): the cross-cell-type comparison was skipped")
     notes.append("held-out chromosome per seed (rotated so that no single chromosome's difficulty decides): "
                  + "; ".join(f"seed {lab.base.seed + s}: {','.join(lab.fold(s))}" for s in lab.seeds))
-    res = PitfallResult(NAME, TITLE, QUESTION, arms, recs, [summarise(recs, c) for c in comps],
-                        audit_arms(lab, specs), notes, lab.settings())
-    res.seconds = time.perf_counter() - t0
-    return res
+    return finish(lab, (NAME, TITLE, QUESTION), arms, recs, comps, specs, notes, t0)

@@ -21,7 +21,7 @@ import warnings
 
 import numpy as np
 
-from .common import AuditSpec, Comparison, Lab, PitfallResult, audit_arms, observed, regression, summarise, to_transformed
+from .common import AuditSpec, Comparison, Lab, PitfallResult, finish, observed, regression, to_transformed
 
 NAME = "leaky"
 TITLE = "Leaky preprocessing: selection and normalisation fitted before the split"
@@ -123,7 +123,4 @@ def run(lab: Lab) -> PitfallResult:
         A_Z_ALL: "the same, mean/sd from all windows (prepare(_fit_on='all'))",
     }
     notes = ["the ridge arms need no GPU/CNN: this pitfall runs in seconds"]
-    res = PitfallResult(NAME, TITLE, QUESTION, arms, recs, [summarise(recs, c) for c in comps],
-                        audit_arms(lab, specs), notes, lab.settings())
-    res.seconds = time.perf_counter() - t0
-    return res
+    return finish(lab, (NAME, TITLE, QUESTION), arms, recs, comps, specs, notes, t0)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 
-from .common import AuditSpec, Comparison, Lab, PitfallResult, align, audit_arms, observed, regression, summarise, to_transformed
+from .common import AuditSpec, Comparison, Lab, PitfallResult, finish, record, train_pair
 
 NAME = "shift"
 TITLE = "Distributional differences: another condition at test time"
@@ -28,26 +28,18 @@ A_BB = "B->B (within condition)"
 
 def run(lab: Lab) -> PitfallResult:
     t0 = time.perf_counter()
-    other = lab.roles.other
-    if other is None:
-        raise ValueError("shift pitfall needs a second condition (--other)")
+    other = lab.need("other")
     recs: list[dict] = []
     specs: dict[str, AuditSpec] = {}
     for seed in lab.seeds:
-        sA, sB = lab.make(seed), lab.make(seed, track=other)
-        dsA, dsB = lab.prepare(sA), lab.prepare(sB)
-        trA, trB = lab.train(sA, dsA), lab.train(sB, dsB)
-        rA, rB = align(dsA, lab.rows(dsA, "test"), dsB, strict=True)
-        obsA, obsB = observed(dsA, rA), observed(dsB, rB)
-        pA = to_transformed(lab.predict(trA, dsA, rA), dsA)
-        pB = to_transformed(lab.predict(trB, dsB, rB), dsB)
+        pr = train_pair(lab, seed, other, strict=True)
         recs += [
-            {"seed": seed, "arm": A_AA, **regression(pA, obsA)},
-            {"seed": seed, "arm": A_AB, **regression(pA, obsB)},
-            {"seed": seed, "arm": A_BB, **regression(pB, obsB)},
+            record(seed, A_AA, pr.pA, pr.obsA),
+            record(seed, A_AB, pr.pA, pr.obsB),
+            record(seed, A_BB, pr.pB, pr.obsB),
         ]
         if seed == lab.seeds[0]:
-            specs = {A_AA: AuditSpec(sA), A_AB: AuditSpec(sA, eval_study=sB), A_BB: AuditSpec(sB)}
+            specs = {A_AA: AuditSpec(pr.sA), A_AB: AuditSpec(pr.sA, eval_study=pr.sB), A_BB: AuditSpec(pr.sB)}
     comps = [
         Comparison("A->B vs B->B: Pearson", A_AB, A_BB, "pearson", "lower",
                    "a model of condition A predicts condition B worse than a model trained on B"),
@@ -61,7 +53,4 @@ def run(lab: Lab) -> PitfallResult:
         A_AB: f"trained on {lab.roles.primary.name}, tested on {other.name}",
         A_BB: f"trained and tested on {other.name}",
     }
-    res = PitfallResult(NAME, TITLE, QUESTION, arms, recs, [summarise(recs, c) for c in comps],
-                        audit_arms(lab, specs), [], lab.settings())
-    res.seconds = time.perf_counter() - t0
-    return res
+    return finish(lab, (NAME, TITLE, QUESTION), arms, recs, comps, specs, [], t0)

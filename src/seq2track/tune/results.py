@@ -1,0 +1,92 @@
+"""After the search: Ray's results as the trials and curves tables, and the one retrain of the
+selected config evaluated on the test split."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..config import Study
+from .trial import TRIAL_DONE, trial_seed
+
+
+def collect(results, keys: list[str], metrics: list[str], trials_dir: Path, max_epochs: int, study_seed: int):
+    """Ray results -> (trials table, curves table, CPU seconds per trial), ordered by trial index.
+
+    ``metrics``: reported metrics, the selection metric first; ``best_<m>`` is the minimum over
+    epochs and ``best_epoch`` the epoch of the selection metric's minimum.
+    """
+    rows, curves, cpu = [], [], {}
+    for r in results:
+        cfg = r.config or {}
+        if "trial_index" not in cfg:
+            continue
+        i = int(cfg["trial_index"])
+        df = r.metrics_dataframe
+        series = {m: ([] if df is None or m not in df else [float(v) for v in df[m]]) for m in metrics}
+        n_ep = len(series[metrics[0]])
+        for e in range(n_ep):
+            curves.append({"trial": i, "epoch": e + 1, **{m: series[m][e] for m in metrics}})
+        best = {}
+        for m in metrics:
+            finite = [v for v in series[m] if math.isfinite(v)]
+            best[f"best_{m}"] = min(finite) if finite else float("nan")
+        sel = series[metrics[0]]
+        best_epoch = sel.index(best[f"best_{metrics[0]}"]) + 1 if math.isfinite(best[f"best_{metrics[0]}"]) else 0
+        done = (trials_dir / f"trial_{i:03d}" / TRIAL_DONE).exists()
+        if r.error is not None:
+            status, by = "error", ""
+        elif n_ep >= max_epochs:
+            status, by = "completed", ""
+        elif done:  # train_model returned before max_epochs: its own early stopping (patience)
+            status, by = "completed", "patience"
+        else:  # cut at a rung by the scheduler
+            status, by = "stopped", "scheduler"
+        if df is not None and "cpu_seconds" in df and len(df):
+            cpu[i] = float(df["cpu_seconds"].iloc[-1])
+        rows.append({"trial": i, "seed": trial_seed(study_seed, i), **{k: cfg.get(k) for k in keys}, **best,
+                     "best_epoch": best_epoch, "epochs_run": n_ep, "stopped_early": n_ep < max_epochs,
+                     "stopped_by": by, "status": status})
+    cols = ["trial", "seed", *keys, *[f"best_{m}" for m in metrics], "best_epoch", "epochs_run",
+            "stopped_early", "stopped_by", "status"]
+    trials = pd.DataFrame(rows, columns=cols).sort_values("trial").reset_index(drop=True)
+    curves_df = pd.DataFrame(curves, columns=["trial", "epoch", *metrics]).sort_values(["trial", "epoch"])
+    return trials, curves_df.reset_index(drop=True), dict(sorted(cpu.items()))
+
+
+def to_csv(df: pd.DataFrame) -> str:
+    """A table as CSV text: no index, ``\\n`` line ends."""
+    return df.to_csv(index=False, lineterminator="\n")
+
+
+def plain(v: Any) -> Any:
+    """numpy scalars -> Python scalars (for YAML / JSON / override)."""
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def retrain_and_test(best: Study, prepared, run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Retrain the selected config once (with the study seed) and evaluate it on the test split."""
+    from ..evaluate import evaluate_run
+    from ..train import train_model
+
+    res = train_model(best, prepared, run_dir, resume=True, log_to_tracker=False, progress_bar=False)
+    retrain = {"best_val_loss": res.best_val_loss, "epochs_run": res.epochs_run, "stopped_early": res.stopped_early}
+    metrics = evaluate_run(best, prepared, run_dir, model=res.model, loss=res.loss)  # full set: best/metrics.json
+    test = metrics.get("test", {})
+    return {k: v for k, v in _scalars(test).items() if "." not in k}, retrain
+
+
+def _scalars(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """The finite numeric leaves of a nested metrics dict, flattened with dots."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_scalars(v, key + "."))
+        elif isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(v):
+            out[key] = float(v)
+    return out
