@@ -118,6 +118,20 @@ def test_the_kmer_baseline_learns_the_gc_signal(trained):
     assert m["baseline"]["info"]["n_windows"] == len(ds.rows("train"))
 
 
+def test_the_kmer_baseline_caps_its_training_rows(trained):
+    """``max_train_bins`` bounds windows x bins (the ridge's memory), a seeded subset of windows."""
+    from seq2track.evaluate import fit_baseline
+
+    study, ds, _, _ = trained
+    n_train = len(ds.rows("train"))
+    cap = (n_train // 2) * ds.n_bins
+    a = fit_baseline(override(study, {"baseline.max_train_bins": cap + ds.n_bins - 1}), ds)
+    assert a.info["n_windows"] == n_train // 2 and a.info["n_rows"] <= cap
+    b = fit_baseline(override(study, {"baseline.max_train_bins": cap + ds.n_bins - 1}), ds)
+    np.testing.assert_array_equal(a.predict(ds.codes(ds.rows("test"))), b.predict(ds.codes(ds.rows("test"))))
+    assert fit_baseline(study, ds).info["n_windows"] == n_train  # the default cap is far above the tiny study
+
+
 def test_peaks_file_and_reference_track(trained, tmp_path):
     """With peaks: labels come from the BED. A reference equal to the observed track has ceiling 1."""
     from seq2track.evaluate import evaluate_run

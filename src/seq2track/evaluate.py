@@ -184,13 +184,15 @@ def _labels(study: Study, prepared, rows: np.ndarray, obs: np.ndarray, thr: np.n
 
 
 def fit_baseline(study: Study, prepared):
-    """The k-mer ridge baseline fitted on (at most ``baseline.max_train_windows``) training windows."""
+    """The k-mer ridge baseline fitted on at most ``baseline.max_train_windows`` training windows
+    and ``baseline.max_train_bins`` rows (windows x target bins), a seeded random subset."""
     from .model.kmer import fit_kmer_ridge
 
     b = study.baseline
     rows = prepared.rows("train")
-    if len(rows) > b.max_train_windows:
-        rows = np.sort(np.random.default_rng([study.seed, 303]).choice(rows, b.max_train_windows, replace=False))
+    cap = min(b.max_train_windows, max(1, b.max_train_bins // prepared.n_bins))
+    if len(rows) > cap:
+        rows = np.sort(np.random.default_rng([study.seed, 303]).choice(rows, cap, replace=False))
     return fit_kmer_ridge(
         prepared.codes(rows), prepared.targets(rows), prepared.flank, prepared.resolution, k_max=b.k_max,
         context=b.context, alpha=b.alpha, seed=study.seed, max_windows=len(rows),

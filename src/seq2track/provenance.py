@@ -34,6 +34,7 @@ from typing import Any
 from . import atomic
 from .config import Study
 from .errors import DataError
+from .nested import flatten  # noqa: F401  (re-exported: provenance.flatten)
 
 MANIFEST = "manifest.json"
 METRICS = "metrics.json"
@@ -389,20 +390,6 @@ def reproduce(
 
 
 # --- compare -----------------------------------------------------------------------------
-def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
-    """Nested dicts / lists -> ``{"a.b.0": leaf}`` (dotted keys, list items by index)."""
-    out: dict[str, Any] = {}
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            out.update(flatten(v, f"{prefix}{k}."))
-    elif isinstance(obj, (list, tuple)):
-        for i, v in enumerate(obj):
-            out.update(flatten(v, f"{prefix}{i}."))
-    else:
-        out[prefix[:-1] if prefix else ""] = obj
-    return out
-
-
 def is_timing(key: str) -> bool:
     """True for keys holding wall-clock measurements (never equal between two runs)."""
     parts = [p for p in key.split(".") if not p.isdigit()]

@@ -39,6 +39,7 @@ import numpy as np
 from . import atomic
 from .config import Study
 from .errors import ConfigError, DataError
+from .nested import flatten
 
 MODEL_DIR = "model"
 DONE = "train_result.json"
@@ -352,17 +353,6 @@ def read_history(run_dir: str | Path) -> list[dict[str, float]]:
     return rows
 
 
-def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(_flat(v, key + "."))
-        else:
-            out[key] = v if isinstance(v, (int, float, str, bool)) or v is None else json.dumps(v)
-    return out
-
-
 def _logger(study: Study, run_dir: Path, enabled: bool):
     """The Lightning logger for ``study.tracking``; the MLflow / W&B run id persists in RUN/model."""
     if not enabled or study.tracking == "none":
@@ -409,7 +399,8 @@ def _log_run_info(logger, study: Study, run_dir: Path, checkpoint: Path | None, 
     if not logger:
         return
     if final is None:
-        logger.log_hyperparams(_flat(json.loads(study.model_dump_json())))
+        logger.log_hyperparams({k: v if isinstance(v, (int, float, str, bool)) or v is None else json.dumps(v)
+                                for k, v in flatten(json.loads(study.model_dump_json()), lists=False).items()})
         return
     name = type(logger).__name__
     if name == "MLFlowLogger":

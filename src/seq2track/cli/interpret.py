@@ -81,6 +81,8 @@ def register(app: typer.Typer) -> None:
             cols.append("effect_units")
         if "planted_effect" in tab and tab["planted_effect"].notna().any():
             cols.append("planted_effect")
+        if "truth_effect" in tab and tab["truth_effect"].notna().any():
+            cols += ["truth_effect", "truth_ci_low", "truth_ci_high"]
         typer.echo(tab[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
         typer.echo(f"wrote {', '.join(s['files'])} to {r.out}")
         _report(r.dir)

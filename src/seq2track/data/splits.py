@@ -22,11 +22,12 @@ def chromosome_split(chrom_of_window: np.ndarray, val: list[str], test: list[str
             )
     vset = {canonical(c) for c in val}
     tset = {canonical(c) for c in test}
-    canon = np.array([canonical(c) for c in chrom_of_window], dtype=object)
-    out = np.full(len(chrom_of_window), "train", dtype=object)
-    out[np.isin(canon, list(vset))] = "val"
-    out[np.isin(canon, list(tset))] = "test"
-    return out
+    names, inverse = np.unique(np.asarray(chrom_of_window, dtype=object).astype(str), return_inverse=True)
+    canon = np.array([canonical(c) for c in names], dtype=object)  # once per chromosome, not per window
+    label = np.full(len(names), "train", dtype=object)
+    label[np.isin(canon, list(vset))] = "val"
+    label[np.isin(canon, list(tset))] = "test"
+    return label[inverse.reshape(-1)] if len(names) else np.full(0, "train", dtype=object)
 
 
 def random_split(n: int, val_fraction: float, test_fraction: float, rng: np.random.Generator) -> np.ndarray:

@@ -200,9 +200,11 @@ def report_html(run_dir: str | Path) -> str:
         t = pd.read_csv(d / "motifs.tsv", sep="\t")
         planted = "planted_effect" in t and t["planted_effect"].notna().any()
         units = "effect_units" in t and t["effect_units"].notna().any()
+        true = "truth_effect" in t and t["truth_effect"].notna().any()
         head = "<tr><th>motif</th><th>inserted</th><th>track</th><th>effect [95% CI]</th>" + (
             "<th>track units [95% CI]</th>" if units else "") + (
-            "<th>planted effect</th>" if planted else "") + "<th>reading</th></tr>"
+            "<th>planted effect</th>" if planted else "") + (
+            "<th>true effect of the same insertions [95% CI]</th>" if true else "") + "<th>reading</th></tr>"
         rows = []
         for r in t.itertuples(index=False):
             lo, hi = float(r.ci_low), float(r.ci_high)
@@ -211,7 +213,9 @@ def report_html(run_dir: str | Path) -> str:
                 f"<tr><td>{html.escape(f'{r.motif} {r.name}')}</td><td>{html.escape(r.kind)}</td>"
                 f"<td>{html.escape(str(r.track))}</td><td>{_fmt(r.effect)} [{_fmt(lo)}, {_fmt(hi)}]</td>"
                 + (f"<td>{_fmt(r.effect_units)} [{_fmt(r.units_ci_low)}, {_fmt(r.units_ci_high)}]</td>" if units else "")
-                + (f"<td>{_fmt(r.planted_effect)}</td>" if planted else "") + f"<td>{reading}</td></tr>"
+                + (f"<td>{_fmt(r.planted_effect)}</td>" if planted else "")
+                + (f"<td>{_fmt(r.truth_effect)} [{_fmt(r.truth_ci_low)}, {_fmt(r.truth_ci_high)}]</td>" if true else "")
+                + f"<td>{reading}</td></tr>"
             )
         n = int(t["n"].iloc[0])
         parts.append(
@@ -219,7 +223,9 @@ def report_html(run_dir: str | Path) -> str:
             "test-split sequences, in both orientations; the effect is the mean change of the predicted signal over "
             "the target region (model scale, and back-transformed to track units), with a 95% t-interval over backgrounds. <em>sampled</em>: a site "
             "drawn from the motif's frequencies; <em>shuffled</em>: the consensus of the motif with its columns "
-            "permuted (a control that should show no effect).</p>"
+            "permuted (a control that should show no effect, unless the model or the biology responds to base "
+            "composition)." + (" <em>True effect</em>: the simulator's exact expected signal for the very same "
+            "insertions (gene-body domain taken as 0), on the model scale." if true else "") + "</p>"
             f"<table><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>"
         )
     for name, cap in (("sweep.png", "Effect of the consensus against its distance from the window centre "

@@ -312,6 +312,24 @@ def spacing_experiment(
 
 
 # --- the edge: a trained run ---------------------------------------------------------------
+def truth_predictor(run, truth: dict) -> Predictor | None:
+    """The simulator's exact expected signal on the run's scale (``data.simulate.oracle``), or None
+    when the run's tracks or window geometry do not allow it (the reason is logged)."""
+    import logging
+
+    from ..data.simulate.oracle import oracle_predictor, track_conditions
+    from ..errors import DataError
+
+    prep = run.prepared
+    try:
+        conds = track_conditions(truth, [t.path for t in run.study.tracks])
+        return oracle_predictor(truth, conds, prep.input_length, prep.n_bins * prep.resolution, prep.resolution,
+                                prep.transform, prep.norm_state)
+    except DataError as e:
+        logging.getLogger(__name__).warning("no true effects from the simulator: %s", e)
+        return None
+
+
 def effects_frame(motif: Motif, effects: list[MotifEffect], track_names: list[str]) -> "pd.DataFrame":
     """Rows ``motif, name, kind, track, effect, ci_low, ci_high, sd, n, effect_fwd, effect_rc, baseline,
     effect_units, units_ci_low, units_ci_high, consensus`` (the units columns NaN without ``to_units``)."""
@@ -403,15 +421,21 @@ def run_marginalize(
     bg = shuffle_backgrounds(split_backgrounds(prep, n, np.random.default_rng([seed, 1])), np.random.default_rng([seed, 2]))
     truth = run.truth()
     planted = {}
+    oracle = None
     if truth:
         for m in truth["motifs"]:
             planted[m["jaspar_id"]] = m["effect"]
+        oracle = truth_predictor(run, truth)
     frames, sweeps, sweep_rows = [], [], []
     offs = sweep_offsets(prep.input_length, max(m.width for m in motifs), sweep_step)
     for i, m in enumerate(motifs):
         eff = marginalize(f, bg, m, np.random.default_rng([seed, 3, i]), batch_size=batch_size, to_units=to_units)
         fr = effects_frame(m, eff, tracks)
         fr["planted_effect"] = [planted.get(m.id, {}).get(t, np.nan) for t in fr["track"]]
+        if oracle is not None:  # the same insertions (same rng) through the simulator's exact expectation
+            te = effects_frame(m, marginalize(oracle, bg, m, np.random.default_rng([seed, 3, i]),
+                                              batch_size=batch_size), tracks)
+            fr["truth_effect"], fr["truth_ci_low"], fr["truth_ci_high"] = te["effect"], te["ci_low"], te["ci_high"]
         frames.append(fr)
         sw = position_sweep(f, bg[:n_sweep], m, offs, batch_size=batch_size)
         sweeps.append((m.label, sw))
@@ -430,15 +454,19 @@ def run_marginalize(
         min_sp = -(-(a.width + b.width) // 2)
         sp = np.asarray(spacings if spacings is not None else np.arange(min_sp, 161, 4), dtype=np.int64)
         res = spacing_experiment(f, bg[:n_spacing], a, b, sp, batch_size=batch_size)
+        tru = None if oracle is None else spacing_experiment(oracle, bg[:n_spacing], a, b, sp, batch_size=batch_size)
         rows = []
         for t, tn in enumerate(tracks):
-            rows.append(pd.DataFrame({
+            fr = pd.DataFrame({
                 "motif_a": a.id, "motif_b": b.id, "track": tn, "spacing": res.spacings,
                 "joint": res.joint[:, t], "joint_low": res.joint_low[:, t], "joint_high": res.joint_high[:, t],
                 "interaction": res.interaction[:, t], "interaction_low": res.interaction_low[:, t],
                 "interaction_high": res.interaction_high[:, t], "single_a": res.single_a[:, t],
                 "single_b": res.single_b[:, t],
-            }))
+            })
+            if tru is not None:
+                fr["truth_joint"], fr["truth_interaction"] = tru.joint[:, t], tru.interaction[:, t]
+            rows.append(fr)
         atomic.write_text(out / "spacing.tsv", pd.concat(rows).to_csv(sep="\t", index=False, float_format="%.6g"))
         plot_spacing(res, f"{a.label} + {b.label}", out / "spacing.png")
         files += ["spacing.tsv", "spacing.png"]

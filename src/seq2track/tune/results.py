@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import Study
+from ..nested import finite_numbers
 from .trial import TRIAL_DONE, trial_seed
 
 
@@ -77,16 +78,5 @@ def retrain_and_test(best: Study, prepared, run_dir: Path) -> tuple[dict[str, An
     retrain = {"best_val_loss": res.best_val_loss, "epochs_run": res.epochs_run, "stopped_early": res.stopped_early}
     metrics = evaluate_run(best, prepared, run_dir, model=res.model, loss=res.loss)  # full set: best/metrics.json
     test = metrics.get("test", {})
-    return {k: v for k, v in _scalars(test).items() if "." not in k}, retrain
+    return {k: v for k, v in finite_numbers(test).items() if "." not in k}, retrain
 
-
-def _scalars(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """The finite numeric leaves of a nested metrics dict, flattened with dots."""
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(_scalars(v, key + "."))
-        elif isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(v):
-            out[key] = float(v)
-    return out
