@@ -115,6 +115,23 @@ def test_bad_geometry_and_options() -> None:
         build_model(_small("conv", options={"pool_kernel": 3}), 1, 512, 4, 32)
 
 
+def test_exponential_stem_activation() -> None:
+    """``stem_activation: exp`` puts a clamped exponential after the first conv: positive, finite on
+    extreme inputs, same output shape; an unknown name is a config error naming the choices."""
+    from seq2track.model.architectures import ClampedExp
+
+    torch.manual_seed(0)
+    m = build_model(_small("dilated_cnn", options={"stem_activation": "exp"}), 2, 512, 4, 32)
+    assert isinstance(m.trunk[2], ClampedExp)
+    x = _onehot(np.random.default_rng(0).integers(0, 4, size=(3, 512)).astype(np.uint8))
+    assert m(x).shape == (3, 2, 4)
+    y = ClampedExp()(torch.tensor([-50.0, 0.0, 1.0, 1e6]))
+    assert torch.isfinite(y).all() and (y > 0).all() and float(y[1]) == 1.0 and float(y[3]) == pytest.approx(np.exp(10))
+    assert not isinstance(build_model(_small("dilated_cnn"), 1, 512, 4, 32).trunk[2], ClampedExp)  # default GELU
+    with pytest.raises(ConfigError, match="stem_activation"):
+        build_model(_small("dilated_cnn", options={"stem_activation": "tanh"}), 1, 512, 4, 32)
+
+
 @pytest.mark.skipif(HAS_GRELU, reason="grelu is installed: the missing-extra message cannot be produced")
 @pytest.mark.parametrize("arch", ["grelu.DilatedConvModel", "grelu.ConvModel"])
 def test_grelu_missing_extra(arch: str) -> None:

@@ -107,8 +107,20 @@ class _DilatedResidual(nn.Module):
         return x + self.body(x)
 
 
-def _conv_bn_act(c_in: int, c_out: int, k: int) -> list[nn.Module]:
-    return [nn.Conv1d(c_in, c_out, k, padding="same", bias=False), nn.BatchNorm1d(c_out), nn.GELU()]
+class ClampedExp(nn.Module):
+    """``exp(min(x, 10))``: the exponential first-layer activation of Koo & Ploenzke (2021), clamped so
+    that one extreme filter response cannot overflow float16 / bfloat16."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.exp(torch.clamp(x, max=10.0))
+
+
+STEM_ACTIVATIONS = ("gelu", "exp")
+
+
+def _conv_bn_act(c_in: int, c_out: int, k: int, act: str = "gelu") -> list[nn.Module]:
+    return [nn.Conv1d(c_in, c_out, k, padding="same", bias=False), nn.BatchNorm1d(c_out),
+            ClampedExp() if act == "exp" else nn.GELU()]
 
 
 # --- architectures -----------------------------------------------------------------------
@@ -125,17 +137,24 @@ class DilatedCNN(nn.Module):
     2 threads, torch 2.13 CPU, idle 2-core machine): **~190 windows/s** training
     (forward+backward+AdamW), ~1,050 windows/s inference; 186k parameters.
     options: ``pool_kernel`` (kernel of the conv in each pooling block, default
-    kernel_size + 2 = 5; 3 trains ~10% faster).
+    kernel_size + 2 = 5; 3 trains ~10% faster); ``stem_activation`` (``gelu`` or ``exp``: the
+    exponential activation of Koo & Ploenzke 2021 after the first conv, which lets a filter
+    become a sharp motif detector; measured: on oracle-labelled sequences with planted REST
+    repressor and CTCF activator sites, ``exp`` learned REST's negative effect within 3 epochs
+    of 8,000 sequences (-0.92 vs the true -0.90) while GELU and ReLU had not after 6).
     """
 
     def __init__(self, cfg: ModelConfig, n_tracks: int, input_length: int, n_bins: int, resolution: int):
         super().__init__()
-        _check_options(cfg, {"pool_kernel"})
+        _check_options(cfg, {"pool_kernel", "stem_activation"})
         c = cfg.channels
         self.flank_bins = _check_shapes(input_length, n_bins, resolution)
         self.n_bins = n_bins
         pool_k = int(_opt(cfg, "pool_kernel", cfg.kernel_size + 2))
-        layers: list[nn.Module] = _conv_bn_act(4, c, cfg.first_kernel)
+        act = str(_opt(cfg, "stem_activation", "gelu"))
+        if act not in STEM_ACTIVATIONS:
+            raise ConfigError(f"model.options.stem_activation must be one of {STEM_ACTIVATIONS}, got {act!r}")
+        layers: list[nn.Module] = _conv_bn_act(4, c, cfg.first_kernel, act)
         for i, p in enumerate(_pool_sizes(resolution, 2)):
             if i > 0:  # the stem already convolved at base resolution
                 layers += _conv_bn_act(c, c, pool_k)
