@@ -71,7 +71,7 @@ def test_yeast_default_study_is_sound_and_deterministic(tmp_path):
     kept = sum(gsizes[c] for c in chroms)
     for held in (val, test):
         assert 0.05 <= sum(gsizes[c] for c in held) / kept <= 0.15
-    assert study.windows.resolution == 32 and study.windows.stride == study.windows.target_length
+    assert study.windows.resolution == 32 and study.windows.stride == study.windows.target_length // 2 == 512
     assert "chrM (mitochondrial)" in first.decode()
 
     # same inputs, same bytes; and an existing file is not overwritten without --force
@@ -151,7 +151,7 @@ def test_split_on_human_sizes():
 def test_window_defaults_scale_with_genome():
     small = window_defaults(1, 12_000_000)
     human = window_defaults(1, 3_000_000_000)
-    assert small["stride"] == small["target_length"]
+    assert small["stride"] == small["target_length"] // 2 and small["input_length"] == 2 * small["target_length"]
     assert 3_000_000_000 / human["stride"] <= 1_000_000 < 3_000_000_000 / (human["stride"] // 2)
 
 
