@@ -202,6 +202,7 @@ def test_to_blocks_rewrites_genome_tracks_and_fragments(sim, tmp_path):
 def test_cli_set_overrides_parse_as_yaml():
     from seq2track.cli.pitfalls import _parse_sets
 
+    assert _parse_sets(["train.lr=1e-3", "a=-2.5E+2", "name=1e3x"]) == {"train.lr": 0.001, "a": -250.0, "name": "1e3x"}
     assert _parse_sets(["train.max_epochs=6", "train.lr=0.001", "model.arch=conv"]) == {
         "train.max_epochs": 6, "train.lr": 0.001, "model.arch": "conv"}
     with pytest.raises(ConfigError, match="KEY=VALUE"):

@@ -73,9 +73,7 @@ def register(app: typer.Typer) -> None:
             spacings = np.arange(lo, spacing_max + 1, spacing_step)
         s = run_marginalize(r, motifs, n=n, seed=seed, pair=pair_m, spacings=spacings, sweep_step=sweep_step,
                             n_sweep=n_sweep, n_spacing=n_spacing)
-        import pandas as pd
-
-        tab = pd.read_csv(r.out / "motifs.tsv", sep="\t")
+        tab = s["table"]  # what this run computed, not what another run may have written since
         cols = ["motif", "name", "kind", "track", "effect", "ci_low", "ci_high"]
         if "effect_units" in tab and tab["effect_units"].notna().any():
             cols.append("effect_units")

@@ -62,7 +62,10 @@ def register(app: typer.Typer) -> None:
 
 
 def _parse_sets(items: list[str]) -> dict:
-    """``["train.max_epochs=6"]`` -> ``{"train.max_epochs": 6}`` (values parsed as YAML)."""
+    """``["train.max_epochs=6"]`` -> ``{"train.max_epochs": 6}`` (values parsed as YAML; ``1e-3``,
+    a string under PyYAML's YAML 1.1, is read as the float it is in YAML 1.2)."""
+    import re
+
     import yaml
 
     from ..errors import ConfigError
@@ -72,5 +75,8 @@ def _parse_sets(items: list[str]) -> dict:
         key, sep, val = it.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--set {it!r} is not KEY=VALUE; write e.g. --set train.max_epochs=6")
-        out[key.strip()] = yaml.safe_load(val)
+        v = yaml.safe_load(val)
+        if isinstance(v, str) and re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+", v.strip()):
+            v = float(v)
+        out[key.strip()] = v
     return out

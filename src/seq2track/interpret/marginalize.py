@@ -406,7 +406,8 @@ def run_marginalize(
 
     Files: ``motifs.tsv`` (consensus / sampled / shuffled effects with 95% CIs), ``sweep.tsv``
     and ``sweep.png`` (first ``n_sweep`` backgrounds), and for a ``pair`` ``spacing.tsv`` and
-    ``spacing.png`` (first ``n_spacing`` backgrounds). Returns a JSON-able summary.
+    ``spacing.png`` (first ``n_spacing`` backgrounds). Returns the summary written to
+    ``motifs.json`` plus ``table``, the ``motifs.tsv`` DataFrame.
     """
     import pandas as pd
 
@@ -473,4 +474,4 @@ def run_marginalize(
         summary["pair"] = [a.label, b.label]
     summary["files"] = files
     atomic.write_json(out / "motifs.json", summary)
-    return summary
+    return {**summary, "table": table}  # the table as computed (a second run may rewrite motifs.tsv)
