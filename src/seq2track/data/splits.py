@@ -27,7 +27,7 @@ def chromosome_split(chrom_of_window: np.ndarray, val: list[str], test: list[str
     label = np.full(len(names), "train", dtype=object)
     label[np.isin(canon, list(vset))] = "val"
     label[np.isin(canon, list(tset))] = "test"
-    return label[inverse.reshape(-1)] if len(names) else np.full(0, "train", dtype=object)
+    return label[inverse.reshape(-1)]
 
 
 def random_split(n: int, val_fraction: float, test_fraction: float, rng: np.random.Generator) -> np.ndarray:

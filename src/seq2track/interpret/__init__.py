@@ -139,11 +139,16 @@ class Run(NamedTuple):
 
     def truth(self) -> dict | None:
         """The simulator's ``truth.json`` beside the study genome, if this run is on simulated data."""
+        from ..data.simulate.oracle import load_truth
+        from ..errors import DataError
+
         p = Path(self.study.genome).parent / "truth.json"
         if not p.exists():
             return None
-        t = json.loads(p.read_text())
-        return t if str(t.get("format", "")).startswith("seq2track.simulate") else None
+        try:
+            return load_truth(p)
+        except DataError:  # a truth.json that is not the simulator's
+            return None
 
 
 def load_run(run_dir: str | Path) -> Run:
