@@ -44,7 +44,7 @@ class Feeds:
         import torch
 
         from seq2track.config import override
-        from seq2track.train import make_loss, make_model
+        from seq2track.model.build import make_loss, make_model
 
         st = override(study, {"model.channels": channels})
         self.model, self.loss = make_model(st, len(ds.track_names)), make_loss(st)

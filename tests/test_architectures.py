@@ -99,8 +99,12 @@ def test_rc_average_is_rc_invariant() -> None:
 
 
 def test_unknown_arch_lists_available() -> None:
-    with pytest.raises(ConfigError, match="dilated_cnn.*conv.*base_dilated"):
-        build_model(ModelConfig(arch="transformer"), 1, 512, 4, 32)
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="dilated_cnn.*conv.*base_dilated"):  # at study validation
+        ModelConfig(arch="transformer")
+    with pytest.raises(ConfigError, match="dilated_cnn.*conv.*base_dilated"):  # and again at build time
+        build_model(ModelConfig.model_construct(arch="transformer"), 1, 512, 4, 32)
 
 
 def test_kmer_ridge_is_not_torch() -> None:

@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from seq2track.config import parse_study
-from seq2track.data.cache import onehot, reverse_complement_codes
+from seq2track.data.cache import onehot
+from seq2track.io.genome import reverse_complement as reverse_complement_codes
 from seq2track.data.prepare import prepare
 from seq2track.errors import ConfigError
 from seq2track.io.genome import decode, encode

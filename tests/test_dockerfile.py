@@ -2,8 +2,12 @@
 
 The Dockerfile is parsed: every ``pip install`` must be the lock file, the lock's own torch
 pin (read from the lock at build time), or the package itself with ``--no-deps``. The lock
-must pin every dependency of every extra exactly, so ``--no-deps`` misses nothing.
-hadolint lints the file where it is installed.
+must pin every dependency of every extra exactly, so ``--no-deps`` misses nothing. Its
+public defaults (``python:3.11-slim``, the PyTorch CPU index) hold, and the build args a
+mirrored / proxied machine needs are ones pip really reads, left unset by default, never
+kept in the image; ``.ci/container`` passes only build args the Dockerfile declares.
+hadolint lints the file where it is installed. (The image itself is built and run by
+``.ci/container``, with podman, in CI.)
 """
 
 from __future__ import annotations
@@ -103,16 +107,37 @@ def split_args(argv: list[str]) -> tuple[dict[str, list[str]], set[str], list[st
     return opts, flags, specs
 
 
-def _arg_default(name: str) -> str:
+def _args() -> dict[str, str | None]:
+    """``{name: default}`` of every ARG (None: declared without a default, i.e. unset)."""
+    out: dict[str, str | None] = {}
     for word, rest in instructions():
-        if word == "ARG" and rest.split("=")[0] == name:
-            return rest.partition("=")[2].strip('"')
-    raise AssertionError(f"no ARG {name} in the Dockerfile")
+        if word == "ARG":
+            name, eq, default = rest.partition("=")
+            out[name.strip()] = default.strip('"') if eq else None
+    return out
+
+
+def _arg_default(name: str) -> str:
+    default = _args().get(name)
+    assert default is not None, f"no ARG {name} with a default in the Dockerfile"
+    return default
+
+
+def _expand(text: str) -> str:
+    """``${NAME}`` -> the ARG's default, repeatedly (defaults may name other ARGs)."""
+    for _ in range(5):
+        text = re.sub(r"\$\{(\w+)\}", lambda m: _arg_default(m.group(1)), text)
+    return text
 
 
 def test_base_image_is_the_projects_python():
-    base = [rest for word, rest in instructions() if word == "FROM"]
-    assert base == ["python:3.11-slim"]
+    ins = instructions()
+    base = [rest for word, rest in ins if word == "FROM"]
+    assert len(base) == 1
+    # the base is a build arg (declared before FROM) whose public default is python:3.11-slim
+    assert base[0] == "${BASE_IMAGE}"
+    assert [w for w, _ in ins].index("ARG") < [w for w, _ in ins].index("FROM")
+    assert _expand(base[0]) == "python:3.11-slim"
     requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
     assert Version("3.11") in __import__("packaging.specifiers").specifiers.SpecifierSet(requires)
 
@@ -138,7 +163,10 @@ def test_every_pip_install_is_the_lock_its_torch_pin_or_the_package():
             kinds.append("package")
         else:
             assert len(specs) == 1 and specs[0].startswith("${TORCH_PIN}"), f"unexpected pip install {argv}"
-            assert opts.get("--index-url") == ["https://download.pytorch.org/whl/${TORCH_VARIANT}"], argv
+            assert opts.get("--index-url") == ["${TORCH_INDEX_URL}"], argv
+            # by default the PyTorch index of the variant; torch's own dependencies at the lock's versions
+            assert _expand(opts["--index-url"][0]) == "https://download.pytorch.org/whl/cpu"
+            assert opts.get("-c") == ["requirements.lock"], "torch's dependencies must be constrained by the lock"
             kinds.append("torch")
     assert sorted(kinds) == ["lock", "package", "torch"], kinds
 
@@ -186,6 +214,79 @@ def test_default_command_is_the_demo_and_tutorials_is_a_mode():
     # the entrypoint passes any other command through unchanged
     out = subprocess.run([*entry, "echo", "passed", "through"], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "passed through"
+
+
+#: pip settings the Dockerfile takes as build args (a mirror, find-links, a proxy's CA bundle)
+PIP_ARGS = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_CERT")
+
+
+def test_pip_build_args_are_settings_pip_reads_unset_by_default_and_not_kept(tmp_path):
+    args = _args()
+    for name in PIP_ARGS:
+        assert name in args, f"no ARG {name} in the Dockerfile"
+        assert args[name] is None, f"ARG {name} has a default ({args[name]!r}): unset must mean pip's own default"
+    # a build arg is only in the environment of RUN; ENV would keep it in the image
+    kept = [rest for w, rest in instructions() if w == "ENV" for name in PIP_ARGS if re.search(rf"\b{name}=", rest)]
+    assert not kept, f"the image keeps build settings in ENV: {kept}"
+    # pip really reads these names: its own option parser, given them as environment variables
+    env = {"PIP_INDEX_URL": "https://mirror.invalid/simple", "PIP_EXTRA_INDEX_URL": "file:///x/simple",
+           "PIP_FIND_LINKS": str(tmp_path), "PIP_CERT": str(tmp_path / "ca.crt")}
+    code = (
+        "import json; from pip._internal.commands import create_command;"
+        "o, _ = create_command('install').parse_args([]);"
+        "print(json.dumps([o.index_url, o.extra_index_urls, o.find_links, o.cert]))"
+    )
+    clean = {k: v for k, v in __import__("os").environ.items() if not k.startswith("PIP_")}
+    out = subprocess.run(
+        [__import__("sys").executable, "-c", code], env={**clean, **env, "PIP_CONFIG_FILE": "/dev/null"},
+        capture_output=True, text=True, check=True,
+    ).stdout
+    assert __import__("json").loads(out) == [env["PIP_INDEX_URL"], [env["PIP_EXTRA_INDEX_URL"]],
+                                             [env["PIP_FIND_LINKS"]], env["PIP_CERT"]]
+
+
+def test_nothing_but_the_project_is_copied_into_the_image():
+    for word, rest in instructions():
+        if word in ("COPY", "ADD"):
+            assert word == "COPY", "ADD can fetch URLs and unpack archives: COPY only"
+            srcs = [a for a in rest.split()[:-1] if not a.startswith("--")]
+            for src in srcs:
+                assert not src.startswith(("/", "..")), f"COPY {src}: outside the build context"
+                assert not src.endswith((".crt", ".pem", ".whl", ".conf")), f"COPY {src}: a build input in a layer"
+
+
+def test_the_commit_is_declared_after_the_dependency_layer_and_read_by_git_state(tmp_path, monkeypatch):
+    ins = instructions()
+    lock_run = next(i for i, (w, rest) in enumerate(ins) if w == "RUN" and "-r requirements.lock" in rest)
+    commit_arg = next(i for i, (w, rest) in enumerate(ins) if w == "ARG" and rest.split("=")[0] == "GIT_COMMIT")
+    assert commit_arg > lock_run, "ARG GIT_COMMIT before the lock's layer reinstalls every dependency per commit"
+    assert any(w == "ENV" and "SEQ2TRACK_GIT_COMMIT=${GIT_COMMIT}" in rest for w, rest in ins[commit_arg:])
+    # the name the image sets is the one run manifests read outside a git checkout
+    from seq2track.provenance import git_state
+
+    monkeypatch.setenv("SEQ2TRACK_GIT_COMMIT", "0123abc")
+    assert git_state(tmp_path)["commit"] == "0123abc"
+
+
+def test_the_image_runs_as_a_non_root_user():
+    ins = instructions()
+    users = [(i, rest) for i, (w, rest) in enumerate(ins) if w == "USER"]
+    assert users, "no USER: the image would run as root"
+    last_i, last = users[-1]
+    assert last.split(":")[0] not in ("0", "root"), last
+    assert last_i < next(i for i, (w, _) in enumerate(ins) if w == "ENTRYPOINT")
+
+
+def test_ci_container_passes_only_build_args_the_dockerfile_declares():
+    script = ROOT / ".ci" / "container"
+    text = script.read_text()
+    passed = set(re.findall(r'--build-arg "?(\w+)=', text))
+    assert {"BASE_IMAGE", "GIT_COMMIT", "PIP_CERT", "PIP_FIND_LINKS", "TORCH_INDEX_URL"} <= passed, passed
+    assert passed <= set(_args()), f"not declared in the Dockerfile: {passed - set(_args())}"
+    assert subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0
+    # .ci/run calls it after the tests
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert ".ci/container" in ci and ci.index("pytest -q") < ci.index(".ci/container")
 
 
 def test_hadolint_finds_nothing():

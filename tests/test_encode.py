@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from seq2track.errors import DataError
-from seq2track.io import encode
+from seq2track.io import encode, reference
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 BW = DATA / "yeast_sacCer3" / "atac_SRR1822137" / "yeast_500k_SRR1822137.fragment_coverage.bw"
@@ -262,7 +262,7 @@ def test_fetch_genome_ucsc_decompresses_indexes_and_caches(server, tmp_path):
     bz = "/goldenPath/sacCer3/bigZips"
     st.routes[f"{bz}/sacCer3.fa.gz"] = ("data", gz, "application/gzip")
     st.routes[f"{bz}/md5sum.txt"] = ("data", f"{hashlib.md5(gz).hexdigest()}  sacCer3.fa.gz\n".encode(), "text/plain")
-    rec = encode.fetch_genome("saccer3", tmp_path, ucsc_base=base)
+    rec = reference.fetch_genome("saccer3", tmp_path, ucsc_base=base)
     gdir = tmp_path / "sacCer3"
     assert not rec["cached"] and rec["fasta_source"]["md5"] == hashlib.md5(gz).hexdigest()
     assert (gdir / "sacCer3.fa").read_bytes() == fa
@@ -275,7 +275,7 @@ def test_fetch_genome_ucsc_decompresses_indexes_and_caches(server, tmp_path):
     assert not (gdir / "sacCer3.blacklist.bed").exists()  # ENCODE has none for yeast
 
     n = len(st.log)
-    again = encode.fetch_genome("sacCer3", tmp_path, ucsc_base=base)
+    again = reference.fetch_genome("sacCer3", tmp_path, ucsc_base=base)
     assert again["cached"] and len(st.log) == n
 
 
@@ -286,7 +286,7 @@ def test_fetch_genome_ucsc_md5_mismatch(server, tmp_path):
     st.routes[f"{bz}/sacCer3.fa.gz"] = ("data", gz, "application/gzip")
     st.routes[f"{bz}/md5sum.txt"] = ("data", b"ffffffffffffffffffffffffffffffff  sacCer3.fa.gz\n", "text/plain")
     with pytest.raises(DataError, match="md5"):
-        encode.fetch_genome("sacCer3", tmp_path, ucsc_base=base)
+        reference.fetch_genome("sacCer3", tmp_path, ucsc_base=base)
     assert not (tmp_path / "sacCer3" / "sacCer3.fa").exists()
 
 
@@ -294,10 +294,10 @@ def test_fetch_genome_encode_reference_with_blacklist(server, tmp_path, monkeypa
     base, st = server
     monkeypatch.setenv(encode.ENV_ENCODE_URL, base)  # the base URL is a setting
     fa, bed = H_FA.read_bytes(), H_BED.read_bytes()
-    ref = encode.GENOMES["GRCh38"].ref
+    ref = reference.GENOMES["GRCh38"].ref
     _serve_file(st, ref, _gz(fa), ext="fasta.gz", fmt="fasta")
     _serve_file(st, "ENCFF356LFX", _gz(bed), ext="bed.gz", fmt="bed")
-    rec = encode.fetch_genome("GRCh38", tmp_path)
+    rec = reference.fetch_genome("GRCh38", tmp_path)
     gdir = tmp_path / "GRCh38"
     assert (gdir / "GRCh38.fa").read_bytes() == fa
     assert (gdir / "GRCh38.blacklist.bed").read_bytes() == bed
@@ -307,7 +307,7 @@ def test_fetch_genome_encode_reference_with_blacklist(server, tmp_path, monkeypa
 
 def test_unknown_genome_names_the_choices():
     with pytest.raises(DataError, match="GRCh38"):
-        encode.genome_source("hg19")
+        reference.genome_source("hg19")
 
 
 def test_cli_fetch_and_experiment_listing(server, tmp_path):

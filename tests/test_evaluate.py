@@ -19,7 +19,7 @@ def trained(tiny_run, tmp_path):
     """A copy of the session's tiny trained run (each test re-evaluates it before it checks):
     (study, prepared dataset, (model, loss) of its best checkpoint, run directory)."""
     from seq2track.data.cache import PreparedDataset
-    from seq2track.train import load_model
+    from seq2track.rundir import load_model
 
     run = Path(shutil.copytree(tiny_run["run"], tmp_path / "run"))
     model, loss, _ = load_model(run)

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from seq2track.errors import DataError
-from seq2track.io.info import describe, format_text, natural_key, sniff
+from seq2track.io.info import describe, natural_key, sniff
+from seq2track.io.info_text import format_text
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 YEAST = DATA / "yeast_sacCer3"

@@ -2,7 +2,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from seq2track.interpret import onehot, torch_predictor
+from seq2track.data.cache import onehot
+from seq2track.predict import torch_forward, torch_predictor
 from seq2track.interpret.ism import (
     centre_span,
     integrated_gradients,
@@ -11,7 +12,6 @@ from seq2track.interpret.ism import (
     observed,
     plot_logos,
     site_enrichment,
-    torch_forward,
 )
 from seq2track.io.genome import encode
 

@@ -17,7 +17,7 @@ from seq2track.interpret.marginalize import (
     spacing_experiment,
     sweep_offsets,
 )
-from seq2track.interpret import onehot
+from seq2track.data.cache import onehot
 from seq2track.interpret.motifs import Motif
 
 B = 4  # output bins of the toy models
@@ -212,7 +212,7 @@ def make_tiny_run(tiny, truth: bool = True):
 
     from seq2track.config import load_study
     from seq2track.data.prepare import prepare
-    from seq2track.train import make_model
+    from seq2track.model.build import make_model
 
     text = tiny["study"].read_text() + "model: {channels: 8, n_dilated: 2, first_kernel: 9}\ntracking: none\n"
     tiny["study"].write_text(text)

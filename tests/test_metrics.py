@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from seq2track.metrics import bootstrap_ci, classification_metrics, per_group, regression_metrics
+from seq2track.metrics import interval, classification_metrics, per_group, regression_metrics
 
 
 def _pair(seed: int = 0, shape: tuple[int, int, int] = (40, 3, 8)) -> tuple[np.ndarray, np.ndarray]:
@@ -110,17 +110,17 @@ def test_per_group() -> None:
         per_group(pred, obs, groups[:5])
 
 
-def test_bootstrap_ci() -> None:
+def test_interval() -> None:
     rng = np.random.default_rng(5)
     v = rng.normal(0.1, 0.05, 6)
-    mean, lo, hi = bootstrap_ci(v)
+    mean, lo, hi = interval(v)
     half = stats.t.ppf(0.975, 5) * v.std(ddof=1) / np.sqrt(6)
     assert mean == pytest.approx(v.mean())
     assert (lo, hi) == pytest.approx((v.mean() - half, v.mean() + half), rel=1e-9)
-    b1 = bootstrap_ci(v, method="bootstrap", seed=1, n_resamples=2000)
-    assert b1 == bootstrap_ci(v, method="bootstrap", seed=1, n_resamples=2000)  # seeded
+    b1 = interval(v, method="bootstrap", seed=1, n_resamples=2000)
+    assert b1 == interval(v, method="bootstrap", seed=1, n_resamples=2000)  # seeded
     assert b1[1] < mean < b1[2]
     # percentile bootstrap vs a direct resampling of the mean
     assert b1[1] > v.min() and b1[2] < v.max()
-    assert np.isnan(bootstrap_ci([1.0])[1]) and np.isnan(bootstrap_ci([])[0])
-    assert bootstrap_ci([2.0, 2.0, 2.0]) == (2.0, 2.0, 2.0)
+    assert np.isnan(interval([1.0])[1]) and np.isnan(interval([])[0])
+    assert interval([2.0, 2.0, 2.0]) == (2.0, 2.0, 2.0)

@@ -10,7 +10,7 @@ import pytest
 
 from seq2track.data.cache import onehot
 from seq2track.data.simulate import core
-from seq2track.data.simulate.motifs import revcomp
+from seq2track.io.genome import reverse_complement as revcomp
 from seq2track.data.simulate.oracle import load_truth, oracle_predictor, track_conditions
 from seq2track.errors import DataError
 from seq2track.io.genome import Genome

@@ -14,7 +14,9 @@ import pytest
 from seq2track.config import load_study
 from seq2track.errors import ConfigError
 from seq2track.pitfalls import PITFALLS, parse_which, run_pitfalls
-from seq2track.pitfalls.common import Comparison, Lab, PitfallResult, discover_roles, summarise, verdict
+from seq2track.pitfalls.common import Lab
+from seq2track.pitfalls.roles import discover_roles
+from seq2track.pitfalls.verdicts import Comparison, PitfallResult, summarise, verdict
 
 
 @pytest.fixture(scope="module")

@@ -110,7 +110,7 @@ def test_normaliser_fitted_on_train_only(tiny):
     tr = ds.targets("train")
     assert abs(tr.mean()) < 1e-4 and abs(tr.std() - 1) < 1e-3
     assert ds.norm_state["fit_on"] == "train"
-    leaky = prepare(s, tiny["dir"] / "z2", _fit_on="all")
+    leaky = prepare(s, tiny["dir"] / "z2", fit_on="all")
     assert leaky.norm_state["fit_on"] == "all" and leaky.norm_state["mean"] != ds.norm_state["mean"]
 
 

@@ -19,7 +19,10 @@ import numpy as np
 import pytest
 
 from conftest import make_tiny_study, write_bigwig
+from seq2track import comparison as cmp
 from seq2track import provenance as pv
+from seq2track import run as runmod
+from seq2track.nested import flatten
 from seq2track.config import load_study
 from seq2track.errors import DataError
 
@@ -105,7 +108,7 @@ def test_reproduce_refuses_a_changed_or_missing_input_naming_it(tmp_path):
     write_bigwig(f["bw"], SIZES, {c: np.full(n, 2.0) for c, n in SIZES.items()})
     assert f["bw"].read_bytes() != old
     with pytest.raises(DataError, match=r"sig\.bw.*changed since the run was made"):
-        pv.reproduce(run, tmp_path / "again")
+        runmod.reproduce(run, tmp_path / "again")
     cli = subprocess.run(
         [sys.executable, "-m", "seq2track", "reproduce", str(run), "--out", str(tmp_path / "again")],
         capture_output=True, text=True,
@@ -130,7 +133,7 @@ def test_reproduce_refuses_a_changed_or_missing_input_naming_it(tmp_path):
 
 def test_reproduce_needs_a_finished_run(tmp_path):
     with pytest.raises(DataError, match="no manifest.json"):
-        pv.reproduce(tmp_path, tmp_path / "out")
+        runmod.reproduce(tmp_path, tmp_path / "out")
 
 
 # --- compare -------------------------------------------------------------------------------------
@@ -139,7 +142,7 @@ def test_compare_values_lines_up_differences_tolerance_and_timings():
          "train": {"windows_per_s": 100.0}, "timings": {"train": 3.0}, "only_here": 1}
     b = {"test": {"pearson": 0.5 + 1e-7, "mse": float("nan"), "n": 10, "name": "sig"},
          "train": {"windows_per_s": 55.0}, "timings": {"train": 9.0}}
-    exact = pv.compare_values(pv.flatten(a), pv.flatten(b), tol=0.0)
+    exact = cmp.compare_values(flatten(a), flatten(b), tol=0.0)
     status = {r.key: r.status for r in exact.rows}
     assert status == {
         "test.pearson": "differs", "test.mse": "same", "test.n": "same", "test.name": "same",
@@ -148,11 +151,11 @@ def test_compare_values_lines_up_differences_tolerance_and_timings():
     assert exact.n_differ == 2 and not exact.ok
     row = next(r for r in exact.rows if r.key == "test.pearson")
     assert row.diff == pytest.approx(1e-7)
-    loose = pv.compare_values(pv.flatten(a), pv.flatten({**b, "only_here": 1}), tol=1e-6)
+    loose = cmp.compare_values(flatten(a), flatten({**b, "only_here": 1}), tol=1e-6)
     assert loose.ok and loose.n_differ == 0
     text = exact.text()
     assert "test.pearson" in text and "differs" in text and "2 differ beyond tol=0" in text
-    assert pv.flatten({"a": [1, {"b": 2}]}) == {"a.0": 1, "a.1.b": 2}
+    assert flatten({"a": [1, {"b": 2}]}) == {"a.0": 1, "a.1.b": 2}
 
 
 def test_compare_cli_exit_status(tmp_path):
@@ -188,13 +191,13 @@ def test_a_reproduced_run_has_bit_identical_metrics_and_weights(tmp_path):
     man_a = pv.read_manifest(a)
     assert {"metrics.json", "model/best.ckpt", "data/meta.json"} <= set(man_a["outputs"])
 
-    res = pv.reproduce(a, b)
-    assert res.out == b and (b / pv.MANIFEST).exists() and (b / pv.REPRODUCED_FROM).exists()
+    res = runmod.reproduce(a, b)
+    assert res.out == b and (b / pv.MANIFEST).exists() and (b / runmod.REPRODUCED_FROM).exists()
     man_b = pv.read_manifest(b)
     assert [r["sha256"] for r in man_b["inputs"]] == [r["sha256"] for r in man_a["inputs"]]
     assert man_b["study_hash"] == man_a["study_hash"]
 
-    comp = pv.compare(a, b)
+    comp = cmp.compare(a, b)
     compared = [r for r in comp.rows if r.status != "timing"]
     assert len(compared) > 20 and comp.ok, comp.text(all_rows=False)
     weights = [r for r in comp.rows if r.key.startswith("weights.")]

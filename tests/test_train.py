@@ -30,7 +30,8 @@ def _same(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> bool:
 
 
 def test_train_is_deterministic_and_writes_checkpoints(tiny, tmp_path):
-    from seq2track.train import predict, read_history, train_model
+    from seq2track.predict import predict_windows as predict
+    from seq2track.train import read_history, train_model
 
     study, ds = _setup(tiny, tmp_path, **{"train.max_epochs": 2})
     r1 = train_model(study, ds, tmp_path / "run1")
@@ -98,7 +99,9 @@ def test_resume_after_a_crash_equals_an_uninterrupted_run(tiny, tmp_path):
 
 
 def test_resume_of_a_finished_run_loads_without_training(tiny, tmp_path):
-    from seq2track.train import load_model, predict, train_model
+    from seq2track.predict import predict_windows as predict
+    from seq2track.rundir import load_model
+    from seq2track.train import train_model
 
     study, ds = _setup(tiny, tmp_path, **{"train.max_epochs": 1})
     r1 = train_model(study, ds, tmp_path / "run")

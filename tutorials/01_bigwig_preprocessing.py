@@ -53,9 +53,9 @@ print("real data:", DATA, "(present)" if DATA.exists() else "(absent: the real-d
 # Real DNA motifs (from JASPAR) are planted with known effects, so we know the truth.
 
 # %%
-from seq2track.data.simulate import simulate
+import seq2track as s2t
 
-sim = simulate(WORK / "sim", seed=0, n_chroms=4, length=60_000)
+sim = s2t.simulate(WORK / "sim", seed=0, n_chroms=4, length=60_000)
 print(sorted(p.name for p in sim.out.iterdir()))
 track = sim.tracks["condA_deep"]
 
@@ -140,15 +140,13 @@ fig.tight_layout()
 # report says so; `keep_below_fraction` keeps a seeded sample of the rest.
 
 # %%
-from seq2track.config import load_study, override
-from seq2track.data.prepare import prepare
 
-study = override(load_study(sim.study_path), {"windows.input_length": 1024, "windows.stride": 256})
-ds = prepare(study, WORK / "cache_all")
+study = s2t.override(s2t.load_study(sim.study_path), {"windows.input_length": 1024, "windows.stride": 256})
+ds = s2t.prepare(study, WORK / "cache_all")
 tm = ds.all_windows.loc[ds.all_windows["keep"], "target_mean"].to_numpy()
 thr = float(np.quantile(tm, 0.5))
 print(f"{len(tm)} windows; threshold {thr:.2f} (the median) would drop {np.mean(tm < thr):.0%} of them")
-filtered = prepare(override(study, {"filter.threshold": thr, "filter.keep_below_fraction": 0.1}), WORK / "cache_thr")
+filtered = s2t.prepare(s2t.override(study, {"filter.threshold": thr, "filter.keep_below_fraction": 0.1}), WORK / "cache_thr")
 print(filtered.windows["split"].value_counts().to_dict(), "kept after thresholding (10% of the rest kept)")
 
 # %% [markdown]

@@ -37,14 +37,12 @@ import numpy as np
 import pandas as pd
 import pyBigWig
 
-from seq2track.config import load_study, override
-from seq2track.data.prepare import prepare
-from seq2track.data.simulate import simulate
+import seq2track as s2t
 
 WORK = Path(os.environ.get("SEQ2TRACK_TUTORIAL_OUT") or tempfile.mkdtemp(prefix="s2t-tutorial01b-"))
-sim = simulate(WORK / "sim", seed=0, n_chroms=4, length=60_000)
-study = override(load_study(sim.study_path), {"windows.input_length": 1024, "windows.stride": 512})
-ds = prepare(study, WORK / "cache")
+sim = s2t.simulate(WORK / "sim", seed=0, n_chroms=4, length=60_000)
+study = s2t.override(s2t.load_study(sim.study_path), {"windows.input_length": 1024, "windows.stride": 512})
+ds = s2t.prepare(study, WORK / "cache")
 print(ds)
 
 # %% [markdown]

@@ -12,9 +12,10 @@
 # ---
 
 # %% [markdown]
-# # 02 · Training a model, and measuring the field's pitfalls
+# # 02 · Training a gReLU model, and measuring the field's pitfalls
 #
-# We train a small convolutional network that reads 1,024 bp of DNA and predicts the
+# We train a small convolutional network (gReLU's `DilatedConvModel` when the `grelu` extra is
+# installed, `pip install -r requirements-grelu.lock`; otherwise seq2track's own `dilated_cnn`) that reads 1,024 bp of DNA and predicts the
 # (arcsinh-transformed) coverage of the central 256 bp in 32-bp bins, compare it with a
 # k-mer ridge regression baseline, and then ask the questions that decide whether a number
 # in a paper means anything:
@@ -51,10 +52,20 @@ TINY = {
     "baseline.k_max": 3, "baseline.max_train_windows": 1000,
     "evaluate.n_browser_regions": 1, "tracking": "none",
 }
+import importlib.util
+
+HAS_GRELU = importlib.util.find_spec("grelu") is not None
+TINY["model.arch"] = "grelu.DilatedConvModel" if HAS_GRELU else "dilated_cnn"
 study = override(base, TINY)
+print("architecture:", study.model.arch, "" if HAS_GRELU else "(grelu is not installed: seq2track's dilated_cnn instead)")
 print(study.name, "| tracks:", [t.name for t in study.tracks], "| val", study.split.val, "test", study.split.test)
 
 # %% [markdown]
+# `arch: grelu.DilatedConvModel` builds gReLU's own model class (`grelu.model.models`) with
+# `crop_len` set so that its per-base output covers exactly the target, averaged to 32-bp bins
+# (`seq2track/model/grelu.py`); its weights load unchanged into gReLU's `LightningModel`.
+# Without the `grelu` extra, the same cells run with seq2track's `dilated_cnn`.
+#
 # ## Train, evaluate, report
 # `run_study` (the `seq2track run` command) prepares the data, trains with early stopping on
 # the validation loss, evaluates on the held-out test chromosome, and writes an HTML report.

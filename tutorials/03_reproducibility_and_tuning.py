@@ -32,17 +32,15 @@ import os
 import tempfile
 from pathlib import Path
 
-from seq2track import provenance
-from seq2track.config import load_study, override
-from seq2track.data.simulate import simulate
+import seq2track as s2t
 
 WORK = Path(os.environ.get("SEQ2TRACK_TUTORIAL_OUT") or tempfile.mkdtemp(prefix="s2t-tutorial03-"))
 if os.environ.get("SEQ2TRACK_STUDY"):
-    base = load_study(os.environ["SEQ2TRACK_STUDY"])
+    base = s2t.load_study(os.environ["SEQ2TRACK_STUDY"])
 else:
-    sim = simulate(WORK / "sim", seed=0, n_chroms=4, length=60_000)
-    base = load_study(sim.study_path)
-study = override(base, {
+    sim = s2t.simulate(WORK / "sim", seed=0, n_chroms=4, length=60_000)
+    base = s2t.load_study(sim.study_path)
+study = s2t.override(base, {
     "windows.input_length": 1024, "windows.stride": 256, "model.channels": 8, "model.n_dilated": 2,
     "train.max_epochs": 2, "train.batch_size": 32, "baseline.k_max": 3, "baseline.max_train_windows": 500,
     "evaluate.n_browser_regions": 1, "tracking": "none",
@@ -52,12 +50,8 @@ study = override(base, {
 # ## A run and its manifest
 
 # %%
-from seq2track.run import run_study
-
-metrics = run_study(study, WORK / "A")
-if not (WORK / "A" / provenance.MANIFEST).exists():  # older versions did not write it themselves
-    provenance.write_manifest(WORK / "A", study, metrics["timings"])
-manifest = provenance.read_manifest(WORK / "A")
+metrics = s2t.run_study(study, WORK / "A")
+manifest = s2t.read_manifest(WORK / "A")
 print("seq2track", manifest["seq2track"])
 print("study hash", manifest["study_hash"])
 for rec in manifest["inputs"]:
@@ -75,9 +69,9 @@ print(f"{len(manifest['outputs'])} output files checksummed, e.g. model/best.ckp
 # cannot be equal, so they are not compared.
 
 # %%
-res = provenance.reproduce(WORK / "A", WORK / "B")
+res = s2t.reproduce(WORK / "A", WORK / "B")
 print("warnings:", res.warnings or "none")
-comp = provenance.compare(WORK / "A", WORK / "B", tol=0.0)
+comp = s2t.compare(WORK / "A", WORK / "B", tol=0.0)
 print(comp.text(all_rows=False))
 
 # %% [markdown]
@@ -98,7 +92,7 @@ raw = bytearray(track.read_bytes())
 raw[-1] ^= 1
 track.write_bytes(bytes(raw))
 try:
-    provenance.reproduce(WORK / "A", WORK / "C", remap={str(data_dir): str(copy)})
+    s2t.reproduce(WORK / "A", WORK / "C", remap={str(data_dir): str(copy)})
 except DataError as err:
     print("refused:", err)
 

@@ -51,9 +51,9 @@ metrics = run_study(study, WORK / "run")
 print(f"test Pearson {metrics['test']['pearson']:.3f}")
 
 # %%
-from seq2track.interpret import load_run
+import seq2track as s2t
 
-run = load_run(WORK / "run")
+run = s2t.Run.open(WORK / "run")
 truth = run.truth()
 print("planted motifs (effect in reads at the site, condition A):")
 for m in truth["motifs"]:

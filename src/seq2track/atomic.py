@@ -45,7 +45,26 @@ def write_text(path: str | Path, text: str) -> None:
 
 
 def write_json(path: str | Path, obj: Any) -> None:
-    write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+    """Standard JSON (NaN and inf written as null, numpy scalars and arrays as numbers), keys sorted."""
+    write_text(path, json.dumps(jsonable(obj), indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def jsonable(o: Any) -> Any:
+    """``o`` with NaN/inf -> None, numpy scalars/arrays -> Python, tuples -> lists, dict keys -> str."""
+    if isinstance(o, dict):
+        return {str(k): jsonable(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [jsonable(v) for v in o]
+    if isinstance(o, np.ndarray):
+        return jsonable(o.tolist())
+    if isinstance(o, (float, np.floating)):
+        f = float(o)
+        return f if np.isfinite(f) else None
+    if isinstance(o, np.bool_):
+        return bool(o)
+    if isinstance(o, np.integer):
+        return int(o)
+    return o
 
 
 def write_npy(path: str | Path, arr: np.ndarray) -> None:

@@ -35,7 +35,24 @@ class TrackConfig(_Strict):
     )
 
 
+class NegativesConfig(_Strict):
+    """Negatives of peak-centred windows: sampled away from peaks, GC-matched within each split."""
+
+    ratio: float = Field(1.0, gt=0.0, le=100.0, description="negatives per positive, in each split and GC bin")
+    match: Literal["gc", "none"] = "gc"
+    within: Literal["split"] = Field("split", description="negatives are drawn inside each split only")
+    gc_bins: int = Field(20, ge=1, le=1000, description="equal-width GC bins of the histogram matching")
+    fallback: Literal["error", "nearest"] = Field(
+        "error", description="a GC bin short of candidates: fail (error) or fill from the nearest bins (nearest)"
+    )
+
+
 class WindowsConfig(_Strict):
+    strategy: Literal["tile", "peaks"] = Field(
+        "tile", description="tile: every `stride` bp; peaks: windows centred on `peaks` summits plus negatives"
+    )
+    peaks: Path | None = Field(None, description="narrowPeak/BED whose summits centre the windows (strategy: peaks)")
+    negatives: NegativesConfig = Field(default_factory=NegativesConfig)
     input_length: int = Field(2048, gt=0, le=2_000_000)
     target_length: int = Field(
         1024, gt=0,
@@ -70,6 +87,8 @@ class WindowsConfig(_Strict):
             )
         if self.stride % self.resolution:
             raise ValueError(f"stride ({self.stride}) must be a multiple of resolution ({self.resolution})")
+        if self.strategy == "peaks" and self.peaks is None:
+            raise ValueError("windows.peaks: a narrowPeak/BED file is required when windows.strategy is 'peaks'")
         return self
 
     @property
@@ -102,8 +121,9 @@ class SplitConfig(_Strict):
 
             both = {canonical(c) for c in self.val} & {canonical(c) for c in self.test}
             if both:
+                named = sorted({c for c in [*self.val, *self.test] if canonical(c) in both})
                 raise ValueError(
-                    f"val and test share chromosome(s) {sorted(both)}: a chromosome belongs to one split only"
+                    f"val and test share chromosome(s) {named}: a chromosome belongs to one split only"
                 )
             if not self.val or not self.test:
                 raise ValueError("a chromosome split needs at least one `val:` and one `test:` chromosome")
@@ -113,6 +133,10 @@ class SplitConfig(_Strict):
 class AugmentConfig(_Strict):
     rc: bool = True
     max_shift: int = Field(3, ge=0, le=1024)
+
+
+#: the architectures seq2track builds itself (``model/architectures.py``); ``grelu.<Model>`` adds gReLU's
+NATIVE_ARCHITECTURES = ("dilated_cnn", "conv", "base_dilated", "kmer_ridge")
 
 
 class ModelConfig(_Strict):
@@ -126,6 +150,15 @@ class ModelConfig(_Strict):
     kernel_size: int = Field(3, gt=0)
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
     options: dict[str, Any] = Field(default_factory=dict, description="extra keyword arguments for the architecture")
+
+    @field_validator("arch")
+    @classmethod
+    def _known_arch(cls, v: str) -> str:
+        if v in NATIVE_ARCHITECTURES or (v.startswith("grelu.") and len(v) > len("grelu.")):
+            return v
+        close = difflib.get_close_matches(v, NATIVE_ARCHITECTURES, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"unknown arch {v!r}: use one of {', '.join(NATIVE_ARCHITECTURES)} or grelu.<Model>{hint}")
 
 
 class TrainConfig(_Strict):
@@ -190,7 +223,7 @@ class Study(_Strict):
     """A whole study: data, model, training, evaluation, tracking."""
 
     name: str
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**63, description="the one seed every random choice derives from (a non-negative integer)")
     genome: Path
     tracks: list[TrackConfig] = Field(min_length=1)
     windows: WindowsConfig = Field(default_factory=WindowsConfig)
@@ -223,7 +256,11 @@ class Study(_Strict):
     def data_dict(self) -> dict[str, Any]:
         """The part of the study that determines the prepared cache."""
         keys = ["genome", "tracks", "windows", "transform", "normalize", "filter", "split", "seed"]
-        return json.loads(self.model_dump_json(include=set(keys)))
+        d = json.loads(self.model_dump_json(include=set(keys)))
+        if self.windows.strategy == "tile":  # tiled studies keep the hash they had before peak windows
+            for k in ("strategy", "peaks", "negatives"):
+                d["windows"].pop(k, None)
+        return d
 
     def data_hash(self) -> str:
         """Stable hash of the data config plus the identity (size, mtime) of the input files."""
@@ -231,6 +268,8 @@ class Study(_Strict):
         files = [self.genome] + [t.path for t in self.tracks]
         if self.windows.blacklist:
             files.append(self.windows.blacklist)
+        if self.windows.strategy == "peaks" and self.windows.peaks:
+            files.append(self.windows.peaks)
         d["_files"] = [_file_identity(p) for p in files]
         return _hash(d)
 
@@ -330,6 +369,8 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
             t["path"] = fix(t["path"])
     if isinstance(data.get("windows"), dict) and data["windows"].get("blacklist"):
         data["windows"]["blacklist"] = fix(data["windows"]["blacklist"])
+    if isinstance(data.get("windows"), dict) and data["windows"].get("peaks"):
+        data["windows"]["peaks"] = fix(data["windows"]["peaks"])
     if data.get("peaks"):
         data["peaks"] = fix(data["peaks"])
     ev = data.get("evaluate")

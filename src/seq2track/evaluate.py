@@ -27,9 +27,10 @@ import numpy as np
 from . import atomic
 from .config import Study
 from .errors import DataError
-from .metrics import classification_metrics, per_group, regression_metrics
+from .rundir import RunPaths
+from .metrics import REGRESSION_KEYS, classification_metrics, per_group, regression_metrics
 
-HEADLINE = ("pearson", "spearman", "mse", "mae", "r2")
+HEADLINE = REGRESSION_KEYS
 
 
 # --- labels ------------------------------------------------------------------------------
@@ -40,36 +41,10 @@ def train_thresholds(prepared, quantile: float = 0.9) -> np.ndarray:
 
 
 def read_peaks(path: str | Path, chroms: list[str]):
-    """BED / narrowPeak -> DataFrame ``chrom, start, end`` with chromosome names as in ``chroms``.
+    """The study's peaks (BED / narrowPeak) as ``chrom, start, end`` named as in ``chroms`` (``io.intervals``)."""
+    from .io.intervals import read_bed
 
-    Peaks on chromosomes outside the study are dropped (chr/Ensembl aliases are matched).
-    """
-    import pandas as pd
-
-    from .io.chroms import canonical
-
-    p = Path(path)
-    if not p.exists():
-        raise DataError(f"peaks file {p} does not exist; fix `peaks:` in the study or remove it")
-    import gzip
-
-    opener = gzip.open if p.suffix == ".gz" else open
-    recs = []
-    try:
-        with opener(p, "rt") as fh:
-            for n, line in enumerate(fh, 1):
-                if not line.strip() or line.startswith(("#", "track", "browser")):
-                    continue
-                parts = line.split("\t") if "\t" in line else line.split()
-                if len(parts) < 3:
-                    raise ValueError(f"line {n} has {len(parts)} column(s)")
-                recs.append((parts[0], int(parts[1]), int(parts[2])))
-    except (ValueError, OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read peaks {p} as BED ({exc}); give a tab-separated chrom/start/end file") from None
-    df = pd.DataFrame(recs, columns=["chrom", "start", "end"]).astype({"start": np.int64, "end": np.int64})
-    amap = {canonical(c): c for c in chroms}
-    df["chrom"] = df["chrom"].map(lambda c: amap.get(canonical(c)))
-    return df.dropna(subset=["chrom"]).reset_index(drop=True)
+    return read_bed(path, chroms, what="peaks", fix="fix `peaks:` in the study (a tab-separated chrom/start/end file)")
 
 
 def peak_bin_labels(prepared, rows: np.ndarray, peaks) -> np.ndarray:
@@ -212,7 +187,8 @@ def evaluate_run(study: Study, prepared, run_dir: str | Path, model=None, loss=N
     """Evaluate the run in ``run_dir`` (its best model unless ``model``/``loss`` are given) on
     val and test; write ``metrics.json``, predictions and plots; return the metrics."""
     from .report import plots
-    from .train import load_model, predict
+    from .predict import predict_windows as predict
+    from .rundir import load_model
 
     run_dir = Path(run_dir)
     if model is None or loss is None:
@@ -285,7 +261,7 @@ def evaluate_run(study: Study, prepared, run_dir: str | Path, model=None, loss=N
         out["baseline"]["info"] = {"model": "k-mer ridge", "k_max": study.baseline.k_max,
                                    "context": study.baseline.context, "alpha": study.baseline.alpha,
                                    **baseline.info}
-    done = run_dir / "model" / "train_result.json"
+    done = RunPaths(run_dir).train_result
     if done.exists():
         info = json.loads(done.read_text())
         out["train"] = {k: info.get(k) for k in ("windows_per_s", "data_wait_fraction", "epochs", "best_val_loss",
@@ -299,15 +275,15 @@ def evaluate_run(study: Study, prepared, run_dir: str | Path, model=None, loss=N
         chrom = prepared.windows["chrom"].to_numpy()[d["rows"]].astype(str)
         start = prepared.windows["start"].to_numpy()[d["rows"]]
         extra = {k: v for k, v in d.items() if k not in ("rows", "pred", "obs", "labels")}
-        with atomic.atomic_path(run_dir / "predictions" / f"{split}.npz") as tmp:
+        with atomic.atomic_path(RunPaths(run_dir).prediction(split)) as tmp:
             with open(tmp, "wb") as fh:
                 np.savez_compressed(fh, rows=d["rows"], pred=d["pred"], obs=d["obs"], labels=d["labels"],
                                     chrom=chrom, start=start, **extra)
     # plots (test split)
     if "test" in cache:
         _plots(study, prepared, run_dir, cache["test"], out, plots)
-    atomic.write_json(run_dir / "metrics.json", _clean(out))
-    return json.loads((run_dir / "metrics.json").read_text())
+    atomic.write_json(RunPaths(run_dir).metrics, out)
+    return json.loads(RunPaths(run_dir).metrics.read_text())
 
 
 def _plots(study: Study, prepared, run_dir: Path, d: dict[str, np.ndarray], out: dict, plots) -> None:
@@ -316,10 +292,10 @@ def _plots(study: Study, prepared, run_dir: Path, d: dict[str, np.ndarray], out:
     preds = {"CNN": d["pred"][:, t]}
     if "baseline" in d:
         preds["k-mer ridge"] = d["baseline"][:, t]
-    _write_bytes(run_dir / "plots" / "scatter.png", plots.scatter(d["obs"][:, t], preds, unit))
+    _write_bytes(RunPaths(run_dir).plot("scatter.png"), plots.scatter(d["obs"][:, t], preds, unit))
     curves = {name: (p, d["labels"][:, t]) for name, p in preds.items()}
     prev = float(d["labels"][:, t].mean())
-    _write_bytes(run_dir / "plots" / "roc_pr.png", plots.roc_pr(curves, prev))
+    _write_bytes(RunPaths(run_dir).plot("roc_pr.png"), plots.roc_pr(curves, prev))
     regions = []
     rows = d["rows"]
     pos = {int(r): i for i, r in enumerate(rows)}
@@ -336,25 +312,9 @@ def _plots(study: Study, prepared, run_dir: Path, d: dict[str, np.ndarray], out:
             "preds": {name: p[idx].ravel() for name, p in preds.items()},
         })
     if regions:
-        _write_bytes(run_dir / "plots" / "browser.png", plots.browser(regions, unit))
+        _write_bytes(RunPaths(run_dir).plot("browser.png"), plots.browser(regions, unit))
 
 
 def _write_bytes(path: Path, data: bytes) -> None:
     with atomic.atomic_path(path) as tmp:
         tmp.write_bytes(data)
-
-
-def _clean(o: Any) -> Any:
-    """JSON-safe: NaN/inf -> None, numpy scalars -> Python, dict keys -> str."""
-    if isinstance(o, dict):
-        return {str(k): _clean(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_clean(v) for v in o]
-    if isinstance(o, (np.floating, float)):
-        f = float(o)
-        return f if np.isfinite(f) else None
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.bool_):
-        return bool(o)
-    return o

@@ -15,6 +15,8 @@ import numpy as np
 
 from . import atomic
 from .data.cache import PreparedDataset, onehot
+from .predict import predict_onehot
+from .rundir import Run
 from .errors import ConfigError
 from .io.chroms import resolve_all
 
@@ -24,29 +26,6 @@ def tile_starts(chrom_len: int, input_length: int, target_length: int) -> np.nda
     if chrom_len < input_length:
         return np.zeros(0, dtype=np.int64)
     return np.arange(0, chrom_len - input_length + 1, target_length, dtype=np.int64)
-
-
-def predict_array(model, loss, x: np.ndarray, rc_perm: np.ndarray | None, batch_size: int = 256) -> np.ndarray:
-    """float32[n, T, B] model predictions (target scale, ``loss.predict(z)``) for one-hot x: float32[n, 4, L].
-
-    ``rc_perm: int64[T]``: average each window's raw output with its reverse complement's
-    (stranded tracks swapped by ``rc_perm``) before the link; None = forward strand only.
-    The one batch loop of the package: ``train.predict`` (windows of a prepared cache) calls it.
-    """
-    import torch
-
-    from .model.architectures import rc_average
-
-    model.eval()
-    device = next(model.parameters()).device
-    perm = None if rc_perm is None else torch.as_tensor(rc_perm, dtype=torch.long, device=device)
-    outs = []
-    with torch.inference_mode():
-        for lo in range(0, len(x), batch_size):
-            xb = torch.from_numpy(np.ascontiguousarray(x[lo : lo + batch_size])).to(device)
-            z = rc_average(model, xb, perm) if perm is not None else model(xb)
-            outs.append(loss.predict(z).float().cpu().numpy())
-    return np.concatenate(outs) if outs else np.zeros((0, 0, 0), np.float32)
 
 
 def predict_chrom(model, loss, ds: PreparedDataset, chrom: str, batch_size: int = 256, rc_avg: bool = True) -> tuple[int, np.ndarray]:
@@ -61,7 +40,7 @@ def predict_chrom(model, loss, ds: PreparedDataset, chrom: str, batch_size: int 
     for lo in range(0, len(starts), step):
         s = starts[lo : lo + step]
         idx = s[:, None] + np.arange(ds.input_length)
-        p = predict_array(model, loss, onehot(codes[idx]), ds.rc_perm if rc_avg else None, batch_size)
+        p = predict_onehot(model, loss, onehot(codes[idx]), ds.rc_perm if rc_avg else None, batch_size)
         p = ds.to_track_units(p)  # [n, T, B]
         vals[:, lo * ds.n_bins : (lo + len(s)) * ds.n_bins] = np.transpose(p, (1, 0, 2)).reshape(T, -1)
     return ds.flank // ds.resolution, vals
@@ -82,17 +61,14 @@ def write_predictions(
     residuals: write observed minus predicted instead of the prediction.
     Returns a summary dict (chromosomes, bins written, path).
     """
-    from .train import load_model
-
-    run_dir = Path(run_dir)
-    model, loss, study = load_model(run_dir)
-    ds = PreparedDataset.open(run_dir / "data")
+    run = Run.open(run_dir)
+    model, loss, ds = run.model, run.loss, run.prepared
     if chroms is None:
         chroms = sorted(set(ds.windows.loc[ds.windows.split == "test", "chrom"]), key=ds.chroms.index)
     elif chroms == ["all"]:
         chroms = list(ds.chroms)
     else:
-        m = resolve_all(chroms, ds.chrom_sizes, str(run_dir / "data"), what="prepared cache")
+        m = resolve_all(chroms, ds.chrom_sizes, str(run.paths.data), what="prepared cache")
         chroms = [m[c] for c in chroms]
     ti = 0
     if track is not None:

@@ -45,9 +45,9 @@ def is_unplaced(name: str) -> bool:
 
 def is_sex_chrom(name: str, names: list[str]) -> bool:
     """X, Y, W or Z, unless the genome numbers its chromosomes in roman numerals (yeast chrX = 10)."""
-    from .io.info import _roman
+    from .io.info import roman_number
 
-    roman = sum(1 for n in names if canonical(n) not in ("x", "m") and _roman(canonical(n).upper()) is not None)
+    roman = sum(1 for n in names if canonical(n) not in ("x", "m") and roman_number(canonical(n).upper()) is not None)
     return canonical(name) in _SEX and roman < 2
 
 

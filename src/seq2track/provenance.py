@@ -5,12 +5,12 @@
   sha256 and size of every input file, the seeds, every installed package (``pip freeze``
   via ``importlib.metadata``), Python / torch / platform, the determinism settings, the
   per-stage timings and the sha256 and size of every output file in the run directory.
-* ``reproduce(run_dir, out)`` re-runs the study recorded in the manifest into ``out`` after
-  checking that every input file still has its recorded checksum (a changed file is a
-  ``DataError`` naming it), with the manifest's torch thread count.
-* ``compare(run_a, run_b, tol)`` flattens both ``metrics.json`` files into dotted keys and
-  lines them up with their difference; it also compares the weights of every ``best.ckpt``
-  the two runs share. Timing values (seconds, windows/s) are shown but not compared.
+* ``verify_inputs`` / ``study_from_manifest`` / ``package_differences``: what
+  ``run.reproduce(run_dir, out)`` checks and rebuilds before re-running a study (a changed
+  input file is a ``DataError`` naming it).
+* ``compare.py`` lines up two runs' metrics and weights.
+
+This module is a leaf: it reads run directories and the environment, and runs nothing.
 
 On one machine, with the same packages and thread count, a reproduced run has bit-identical
 metrics and weights (``tests/test_provenance.py`` checks it).
@@ -20,35 +20,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import platform
 import re
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import atomic
 from .config import Study
 from .errors import DataError
-from .nested import flatten  # noqa: F401  (re-exported: provenance.flatten)
+from .rundir import RunPaths
 
-MANIFEST = "manifest.json"
-METRICS = "metrics.json"
+MANIFEST = RunPaths.MANIFEST
 REPRODUCED_FROM = "reproduced_from.json"
 FORMAT = 1
-
-#: last key parts whose values are wall-clock measurements: shown by ``compare``, never compared
-TIMING_KEYS = frozenset(
-    {"seconds", "elapsed", "duration", "wall_s", "time_s", "windows_per_s", "data_wait_fraction",
-     "created", "timestamp", "throughput"}
-)
-#: any key part that makes the whole sub-tree timing (e.g. ``stage_timings.train``)
-TIMING_PARENTS = frozenset({"timings", "stage_timings", "timing"})
-
 
 # --- checksums ---------------------------------------------------------------------------
 def sha256_file(path: str | Path) -> str:
@@ -331,211 +319,3 @@ def package_differences(manifest: dict[str, Any]) -> list[str]:
         if before.get(name) != now.get(name):
             diffs.append(f"{name}: {before.get(name, 'absent')} -> {now.get(name, 'absent')}")
     return diffs
-
-
-@dataclass
-class ReproduceResult:
-    """What ``reproduce`` did: the new run directory, the run's summary and the warnings."""
-
-    out: Path
-    summary: dict[str, Any]
-    warnings: list[str] = field(default_factory=list)
-
-
-def reproduce(
-    run_dir: str | Path, out: str | Path, force: bool = False, remap: dict[str, str] | None = None
-) -> ReproduceResult:
-    """Re-run the run in ``run_dir`` into ``out`` from its manifest alone.
-
-    Refuses (``DataError``) when an input's checksum changed or ``out`` already holds a
-    finished run (unless ``force``). Package, Python or platform differences are warnings:
-    the run goes on, but bit-identity is then not expected.
-    """
-    run_dir, out = Path(run_dir), Path(out)
-    manifest = read_manifest(run_dir)
-    if out.resolve() == run_dir.resolve():
-        raise DataError(f"--out {out} is the run being reproduced; choose a new directory")
-    if (out / MANIFEST).exists() and not force:
-        raise DataError(f"{out} already holds a finished run; choose another --out or pass --force")
-    verify_inputs(manifest, remap)
-    study = study_from_manifest(manifest, remap)
-    warnings = [f"package changed: {d}" for d in package_differences(manifest)]
-    env_then, env_now = manifest.get("environment", {}), environment()
-    for key in ("python", "platform", "torch", "cuda", "device_name"):
-        if env_then.get(key) != env_now.get(key):
-            warnings.append(f"{key} changed: {env_then.get(key)} -> {env_now.get(key)}")
-    threads = env_then.get("torch_threads")
-    if threads and threads != env_now.get("torch_threads"):
-        import torch
-
-        torch.set_num_threads(int(threads))
-        warnings.append(f"torch threads set to {threads} as recorded (was {env_now.get('torch_threads')})")
-
-    from .run import run_study
-
-    t0 = time.perf_counter()
-    summary = run_study(study, out, force=force)
-    if not (out / MANIFEST).exists():  # run_study not yet wired to write it
-        write_manifest(out, study, {"run": time.perf_counter() - t0}, {"reproduced_from": str(run_dir.resolve())})
-    atomic.write_json(
-        out / REPRODUCED_FROM,
-        {
-            "run_dir": str(run_dir.resolve()),
-            "manifest_sha256": sha256_file(run_dir / MANIFEST),
-            "remap": remap or {},
-            "warnings": warnings,
-        },
-    )
-    return ReproduceResult(out=out, summary=summary if isinstance(summary, dict) else {}, warnings=warnings)
-
-
-# --- compare -----------------------------------------------------------------------------
-def is_timing(key: str) -> bool:
-    """True for keys holding wall-clock measurements (never equal between two runs)."""
-    parts = [p for p in key.split(".") if not p.isdigit()]
-    if not parts:
-        return False
-    return parts[-1] in TIMING_KEYS or parts[-1].endswith("_seconds") or any(p in TIMING_PARENTS for p in parts)
-
-
-@dataclass
-class Row:
-    """One line of a comparison; ``diff`` is b - a for numbers, None otherwise."""
-
-    key: str
-    a: Any
-    b: Any
-    diff: float | None
-    status: str  # "same", "differs", "timing", "only_a", "only_b"
-
-
-@dataclass
-class Comparison:
-    """The result of ``compare``: rows and whether any compared value differs beyond ``tol``."""
-
-    rows: list[Row]
-    tol: float
-
-    @property
-    def n_differ(self) -> int:
-        return sum(r.status in ("differs", "only_a", "only_b") for r in self.rows)
-
-    @property
-    def ok(self) -> bool:
-        return self.n_differ == 0
-
-    def text(self, all_rows: bool = True) -> str:
-        """A fixed-width table: key, run A, run B, B - A, status."""
-        rows = self.rows if all_rows else [r for r in self.rows if r.status != "same"]
-        kw = max([len("key")] + [len(r.key) for r in rows])
-        lines = [f"{'key':<{kw}}  {'A':>22}  {'B':>22}  {'B - A':>12}  status"]
-        for r in rows:
-            d = "" if r.diff is None else f"{r.diff:.3g}"
-            lines.append(f"{r.key:<{kw}}  {_fmt(r.a):>22}  {_fmt(r.b):>22}  {d:>12}  {r.status}")
-        lines.append(
-            f"{len(self.rows)} values: {self.n_differ} differ beyond tol={self.tol:g}, "
-            f"{sum(r.status == 'timing' for r in self.rows)} timings not compared"
-        )
-        return "\n".join(lines)
-
-
-def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.10g}"
-    s = str(v)
-    return s if len(s) <= 22 else s[:19] + "..."
-
-
-def _num(v: Any) -> float | None:
-    if isinstance(v, bool) or v is None:
-        return None
-    if isinstance(v, (int, float)):
-        return float(v)
-    return None
-
-
-def compare_values(a: dict[str, Any], b: dict[str, Any], tol: float = 0.0) -> Comparison:
-    """Line up two flat dicts. Numbers differ when ``|b - a| > tol`` (NaN equals NaN)."""
-    rows = []
-    for key in list(a) + [k for k in b if k not in a]:
-        va, vb = a.get(key), b.get(key)
-        if key not in b:
-            rows.append(Row(key, va, None, None, "only_a"))
-            continue
-        if key not in a:
-            rows.append(Row(key, None, vb, None, "only_b"))
-            continue
-        na, nb = _num(va), _num(vb)
-        diff = None
-        if na is not None and nb is not None:
-            both_nan = math.isnan(na) and math.isnan(nb)
-            diff = 0.0 if both_nan else nb - na
-            same = both_nan or (math.isfinite(diff) and abs(diff) <= tol) or na == nb
-        else:
-            same = va == vb
-        status = "timing" if is_timing(key) else ("same" if same else "differs")
-        rows.append(Row(key, va, vb, diff, status))
-    return Comparison(rows, tol)
-
-
-def _metrics(run_dir: Path) -> dict[str, Any]:
-    p = run_dir / METRICS
-    if not p.exists():
-        raise DataError(f"{run_dir} has no {METRICS}; it is not a finished run (run `seq2track run` first)")
-    try:
-        data = json.loads(p.read_text())
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{p} is not valid JSON ({exc}); re-run the study") from None
-    flat = flatten(data)
-    # paths inside the run differ only by the run directory's own name
-    root_strs = sorted({str(run_dir), str(run_dir.resolve())}, key=len, reverse=True)
-    for k, v in flat.items():
-        if isinstance(v, str):
-            for r in root_strs:
-                v = v.replace(r, "RUN")
-            flat[k] = v
-    return flat
-
-
-def weight_differences(run_a: str | Path, run_b: str | Path) -> dict[str, float]:
-    """``{relative checkpoint path: max |w_b - w_a|}`` over every ``best.ckpt`` both runs hold.
-
-    A checkpoint whose tensors do not line up (other names or shapes) gives ``inf``.
-    """
-    run_a, run_b = Path(run_a), Path(run_b)
-    rels = sorted(
-        p.relative_to(run_a).as_posix()
-        for p in run_a.rglob("best.ckpt")
-        if (run_b / p.relative_to(run_a)).exists()
-    )
-    if not rels:
-        return {}
-    import torch
-
-    out: dict[str, float] = {}
-    for rel in rels:
-        sa = torch.load(run_a / rel, map_location="cpu", weights_only=False)["state_dict"]
-        sb = torch.load(run_b / rel, map_location="cpu", weights_only=False)["state_dict"]
-        if sa.keys() != sb.keys() or any(sa[k].shape != sb[k].shape for k in sa):
-            out[rel] = float("inf")
-            continue
-        worst = 0.0
-        for k in sa:
-            if sa[k].numel():
-                worst = max(worst, float((sa[k].double() - sb[k].double()).abs().max()))
-        out[rel] = worst
-    return out
-
-
-def compare(run_a: str | Path, run_b: str | Path, tol: float = 0.0, weights: bool = True) -> Comparison:
-    """Every ``metrics.json`` value of two runs side by side, plus the shared checkpoints' weights.
-
-    Weight rows are ``weights.<checkpoint>.max_abs_diff`` (0 for identical weights).
-    """
-    run_a, run_b = Path(run_a), Path(run_b)
-    comp = compare_values(_metrics(run_a), _metrics(run_b), tol)
-    if weights:
-        for rel, d in weight_differences(run_a, run_b).items():
-            same = d <= tol
-            comp.rows.append(Row(f"weights.{rel}.max_abs_diff", "", "", d, "same" if same else "differs"))
-    return comp

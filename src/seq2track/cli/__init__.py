@@ -23,22 +23,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-#: command modules, each with ``register(app)``; a module that is not there yet is skipped
+#: command modules, each with ``register(app)``, in the order ``--help`` lists them
 _COMMAND_MODULES = ["data", "simulate", "run", "pitfalls", "tune", "interpret", "reproduce", "realdata"]
 
-
-def _register_all() -> None:
-    for name in _COMMAND_MODULES:
-        try:
-            mod = importlib.import_module(f"{__name__}.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"{__name__}.{name}":
-                continue
-            raise
-        mod.register(app)
-
-
-_register_all()
+for _name in _COMMAND_MODULES:
+    importlib.import_module(f"{__name__}.{_name}").register(app)
 
 
 def main() -> None:

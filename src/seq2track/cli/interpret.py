@@ -46,12 +46,12 @@ def register(app: typer.Typer) -> None:
         import numpy as np
 
         from ..errors import ConfigError
-        from ..interpret import load_run
+        from ..rundir import Run
         from ..interpret.marginalize import run_marginalize
 
         specs = list(motif or [])
         given = _motifs(specs, motif_file, release) if specs else None  # fail fast on a bad motif
-        r = load_run(run)
+        r = Run.open(run)
         truth = r.truth()
         if not specs and truth:
             specs = [m["jaspar_id"] for m in truth["motifs"]]
@@ -95,10 +95,10 @@ def register(app: typer.Typer) -> None:
         pseudocount: float = typer.Option(1.0, "--pseudocount", help="added to track-unit means before log2 fold change"),
     ) -> None:
         """Predict reference and alternative alleles (RC-averaged); difference and log2 fold change per track."""
-        from ..interpret import load_run
+        from ..rundir import Run
         from ..interpret.variants import run_variants
 
-        r = load_run(run)
+        r = Run.open(run)
         s = run_variants(r, vcf, out, max_indel=max_indel, pseudocount=pseudocount)
         st = ", ".join(f"{k} {v}" for k, v in s["status"].items() if v)
         typer.echo(f"{s['n_variants']} alleles: {st}")
@@ -122,10 +122,10 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(None, "--seed", help="random seed (default: the study's)"),
     ) -> None:
         """In-silico mutagenesis + Integrated Gradients as sequence logos -> RUN/interpret/attributions/."""
-        from ..interpret import load_run
+        from ..rundir import Run
         from ..interpret.ism import run_attribute
 
-        r = load_run(run)
+        r = Run.open(run)
         s = run_attribute(r, region=region, top=top, span=span, track=track, n_baselines=baselines,
                           ig_steps=ig_steps, seed=seed)
         for w in s["windows"]:

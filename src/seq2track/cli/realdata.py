@@ -81,9 +81,9 @@ def register(app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
     ) -> None:
         """Download a reference genome, decompress and index it, write chrom sizes and the blacklist."""
-        from ..io import encode
+        from ..io import reference
 
-        rec = encode.fetch_genome(
+        rec = reference.fetch_genome(
             name, out, encode_base=encode_url, ucsc_base=ucsc_url, progress=not quiet, blacklist=not no_blacklist
         )
         gdir = out / rec["genome"]
@@ -101,7 +101,8 @@ def register(app: typer.Typer) -> None:
         rows: int = typer.Option(30, "--rows", help="text output: rows per table"),
     ) -> None:
         """Describe a genomics file: what bigWigInfo / faSize / a FASTQ peek would tell."""
-        from ..io.info import describe, format_text
+        from ..io.info import describe
+        from ..io.info_text import format_text
 
         d = describe(path, n_reads=reads)
         typer.echo(json.dumps(d, indent=2) if as_json else format_text(d, max_rows=rows))

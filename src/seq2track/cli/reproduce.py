@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Re-run RUN from its manifest alone into --out; refuses if an input file changed."""
-        from ..provenance import reproduce as run_reproduce
+        from ..run import reproduce as run_reproduce
 
         res = run_reproduce(run, out, force=force, remap=_parse_remap(remap))
         for w in res.warnings:
@@ -47,7 +47,7 @@ def register(app: typer.Typer) -> None:
         only_diff: bool = typer.Option(False, "--only-diff", help="print only the values that are not equal"),
     ) -> None:
         """Print every metric of two runs side by side with B - A; exit 1 if any differs beyond --tol."""
-        from ..provenance import compare as run_compare
+        from ..comparison import compare as run_compare
 
         comp = run_compare(run_a, run_b, tol=tol, weights=weights)
         typer.echo(comp.text(all_rows=not only_diff))

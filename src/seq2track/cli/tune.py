@@ -43,6 +43,7 @@ def register(app: typer.Typer) -> None:
         )
         if res.test_metrics:
             shown = ", ".join(f"{k} {v:.4g}" for k, v in list(res.test_metrics.items())[:6])
-            typer.echo(f"best config retrained and evaluated on test once: {shown}")
+            how = "best trial reused (it ran its whole budget)" if s.get("retrain", {}).get("reused_trial") else "best config retrained"
+            typer.echo(f"{how} and evaluated on test once: {shown}")
         tracked = ", mlflow.db" if (res.out / "mlflow.db").exists() else ""
         typer.echo(f"wrote {res.out}/trials.csv, best_study.yaml, report.html{tracked}")

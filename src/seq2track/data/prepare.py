@@ -9,7 +9,6 @@ write ``meta.json`` last.
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -19,12 +18,12 @@ import pandas as pd
 
 from .. import atomic
 from ..config import Study
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..io import tracks as tracks_io
 from ..io.chroms import canonical, resolve_all
 from ..io.genome import Genome
 from . import splits, transforms, windows
-from .cache import META, PreparedDataset
+from .cache import META, PreparedDataset, gather_bins
 
 _CACHE_FILES = ("genome.npy", "bins.npy", "windows.parquet", META, "study.yaml")
 #: Bases read from the FASTA per request while preparing (bounds the text copies in memory).
@@ -95,24 +94,27 @@ def _check_out(out: Path, data_hash: str, force: bool) -> PreparedDataset | None
     return None
 
 
-def prepare(study: Study, out: str | Path, force: bool = False, _fit_on: str = "train") -> PreparedDataset:
+def prepare(study: Study, out: str | Path, force: bool = False, fit_on: str = "train") -> PreparedDataset:
     """Build (or reuse) the cache of ``study`` in ``out`` and open it.
 
-    ``_fit_on="all"`` fits the normaliser on every split: the leaky-preprocessing pitfall,
-    reachable only from the pitfall lab.
+    ``fit_on``: the split the normaliser is fitted on, ``"train"`` (sound, the default) or
+    ``"all"`` (every split: the leaky-preprocessing pitfall). Only the pitfall lab passes
+    ``"all"``, on purpose; the cache's hash and ``meta.json`` record it.
     """
+    if fit_on not in ("train", "all"):
+        raise ConfigError(f"prepare(fit_on={fit_on!r}): use 'train' (sound) or 'all' (the leaky-preprocessing pitfall)")
     out = Path(out)
     t0 = time.perf_counter()
-    data_hash = study.data_hash() + ("" if _fit_on == "train" else f"-fit-{_fit_on}")
+    data_hash = study.data_hash() + ("" if fit_on == "train" else f"-fit-{fit_on}")
     reused = _check_out(out, data_hash, force)
     if reused is not None:
         return reused
     out.mkdir(parents=True, exist_ok=True)
-    _build(study, out, data_hash, _fit_on, t0)
+    _build(study, out, data_hash, fit_on, t0)
     return PreparedDataset(out)  # opened after _build's arrays are freed: they are not both held
 
 
-def _build(study: Study, out: Path, data_hash: str, _fit_on: str, t0: float) -> None:
+def _build(study: Study, out: Path, data_hash: str, fit_on: str, t0: float) -> None:
     """Write every file of the cache of ``study`` into ``out`` (``meta.json`` last)."""
     w = study.windows
     timings: dict[str, float] = {}
@@ -136,7 +138,17 @@ def _build(study: Study, out: Path, data_hash: str, _fit_on: str, t0: float) -> 
         # not by the genome (a whole-genome writable map keeps every written page resident)
         t = time.perf_counter()
         n_frac_parts = []
-        win = windows.tile(sizes, chroms, w.input_length, w.stride)
+        # --- peak-centred windows (issue 17): summit windows + negative candidates replace the tiling
+        gc_parts: list = []
+        if w.strategy == "peaks":
+            from . import peaks as peak_windows
+            from ..io.peaks import read_peaks
+
+            win = peak_windows.candidate_windows(
+                read_peaks(w.peaks, chroms), sizes, chroms, w.input_length, w.stride, w.resolution
+            )
+        else:  # --- end issue 17
+            win = windows.tile(sizes, chroms, w.input_length, w.stride)
         win_chrom, win_start = win["chrom"].to_numpy(), win["start"].to_numpy()
         with atomic.atomic_path(out / "genome.npy") as tmp:
             mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(total_bp,))
@@ -151,6 +163,8 @@ def _build(study: Study, out: Path, data_hash: str, _fit_on: str, t0: float) -> 
                     cm[lo:hi] = genome.codes(c, lo, hi)
                 sel = win_chrom == c
                 n_frac_parts.append((sel, windows.n_fraction(cm, win_start[sel], w.input_length)))
+                if w.strategy == "peaks":  # issue 17: GC of every window, for the matching
+                    gc_parts.append((sel, peak_windows.gc_fraction(cm, win_start[sel], w.input_length)))
                 cm.flush()
                 del cm
         timings["genome"] = time.perf_counter() - t
@@ -195,10 +209,10 @@ def _build(study: Study, out: Path, data_hash: str, _fit_on: str, t0: float) -> 
     win["n_fraction"] = n_frac
     win["keep"] = reason == ""
     win["reason"] = reason
+    peaks_report = _select_peak_negatives(study, win, gc_parts) if w.strategy == "peaks" else None  # issue 17
     atomic.write_text(out / "study.yaml", study.to_yaml())
-    tmp_ds = _TmpView(out, win, chroms, sizes, bp_off, bin_off, study)
     pre_rows = np.flatnonzero(win["keep"].to_numpy())
-    raw_pre = tmp_ds.raw_targets(pre_rows)
+    raw_pre = _raw_targets(out, win, pre_rows, chroms, bin_off, w)
     y_pre = transforms.forward(raw_pre, study.transform)
     win["target_mean"] = np.nan
     win.loc[win["keep"].to_numpy(), "target_mean"] = y_pre.mean(axis=(1, 2)) if len(y_pre) else []
@@ -222,14 +236,14 @@ def _build(study: Study, out: Path, data_hash: str, _fit_on: str, t0: float) -> 
     still = keep[pre_rows]
     raw_kept, y_kept = (raw_pre, y_pre) if still.all() else (raw_pre[still], y_pre[still])
     del raw_pre, y_pre
-    fit_sel = win["split"].to_numpy()[kept_rows] == "train" if _fit_on == "train" else slice(None)
+    fit_sel = win["split"].to_numpy()[kept_rows] == "train" if fit_on == "train" else slice(None)
     norm_state = transforms.fit(y_kept[fit_sel], study.normalize)
-    norm_state["fit_on"] = _fit_on
+    norm_state["fit_on"] = fit_on
     timings["windows"] = time.perf_counter() - t
 
     with atomic.atomic_path(out / "windows.parquet") as tmp:
         win.to_parquet(tmp, index=False)
-    del n_frac_parts, reason, tmp_ds
+    del n_frac_parts, reason
     stats = _stats(win, raw_kept, y_kept, study, track_stats)
     del raw_kept, y_kept
     meta = {
@@ -252,29 +266,44 @@ def _build(study: Study, out: Path, data_hash: str, _fit_on: str, t0: float) -> 
         "norm_state": norm_state,
         "rc_perm": _rc_perm(study),
         "stats": stats,
+        **({"peaks": peaks_report} if peaks_report is not None else {}),  # issue 17: GC balance per split
         "timings": {**timings, "total": time.perf_counter() - t0},
     }
     atomic.write_json(out / META, meta)
 
 
-class _TmpView(PreparedDataset):
-    """A PreparedDataset over the arrays already written, before ``meta.json`` exists."""
+def _raw_targets(out: Path, win: pd.DataFrame, rows: np.ndarray, chroms: list[str], bin_off: dict[str, int],
+                 w) -> np.ndarray:
+    """float32[n, T, n_bins] raw targets of window ``rows`` from the ``bins.npy`` just written (no meta yet)."""
+    bins = np.load(out / "bins.npy", mmap_mode="r")
+    ci = {c: i for i, c in enumerate(chroms)}
+    off = np.array([bin_off[c] for c in chroms], dtype=np.int64)
+    chrom_i = win["chrom"].map(ci).to_numpy(np.int64)[rows]
+    start = win["start"].to_numpy(np.int64)[rows]
+    return gather_bins(bins, off[chrom_i] + (start + w.flank) // w.resolution, w.n_bins)
 
-    def __init__(self, root, win, chroms, sizes, bp_off, bin_off, study: Study):  # noqa: D401
-        self.root = Path(root)
-        self.chroms = chroms
-        self.chrom_sizes = sizes
-        self.resolution = study.windows.resolution
-        self.n_bins = study.windows.n_bins
-        self.flank = study.windows.flank
-        self.input_length = study.windows.input_length
-        self.rc_perm = np.asarray(_rc_perm(study))
-        ci = {c: i for i, c in enumerate(chroms)}
-        self._w_chrom = win["chrom"].map(ci).to_numpy(np.int64)
-        self._w_start = win["start"].to_numpy(np.int64)
-        self._bp_off_arr = np.array([bp_off[c] for c in chroms], dtype=np.int64)
-        self._bin_off_arr = np.array([bin_off[c] for c in chroms], dtype=np.int64)
-        self._size_arr = np.array([sizes[c] for c in chroms], dtype=np.int64)
+
+def _select_peak_negatives(study: Study, win: pd.DataFrame, gc_parts: list) -> dict[str, Any]:
+    """Issue 17: keep the GC-matched negatives (drawn within each split), drop the other candidates.
+
+    Adds ``gc`` to ``win``; unchosen candidates get ``keep=False``, reason ``negative_unused``.
+    """
+    from . import peaks as peak_windows
+
+    gc = np.zeros(len(win), dtype=np.float32)
+    for sel, g in gc_parts:
+        gc[sel] = g
+    win["gc"] = gc
+    neg = study.windows.negatives
+    kind = win["kind"].to_numpy()
+    chosen, report = peak_windows.select_negatives(
+        kind, win["split"].to_numpy(), win["keep"].to_numpy(), gc, neg.ratio, neg.match, neg.gc_bins,
+        np.random.default_rng([study.seed, 303]), neg.fallback,
+    )
+    unused = (kind == "negative") & ~chosen & win["keep"].to_numpy()
+    win.loc[unused, "keep"] = False
+    win.loc[unused, "reason"] = "negative_unused"
+    return report
 
 
 def _rc_perm(study: Study) -> list[int]:
@@ -288,18 +317,9 @@ def _rc_perm(study: Study) -> list[int]:
 
 
 def _read_blacklist(path: Path, chroms: list[str]) -> pd.DataFrame:
-    import bioframe
+    from ..io.intervals import read_bed
 
-    from ..io.chroms import alias_map, canonical as canon
-
-    try:
-        bl = bioframe.read_table(str(path), schema="bed3")
-    except Exception as exc:
-        raise DataError(f"cannot read blacklist {path} as BED ({exc}); give a 3-column BED file") from None
-    amap = {canon(c): c for c in chroms}
-    bl["chrom"] = bl["chrom"].astype(str).map(lambda c: amap.get(canon(c)))
-    _ = alias_map
-    return bl.dropna(subset=["chrom"]).reset_index(drop=True)
+    return read_bed(path, chroms, what="blacklist", fix="give a 3-column BED file")
 
 
 def _stats(
@@ -372,12 +392,3 @@ def inspect_text(ds: PreparedDataset) -> str:
             f"bl {d['blacklist_dropped']:4d}  thr {d['below_threshold_dropped']:5d}"
         )
     return "\n".join(lines)
-
-
-def remove_cache(out: str | Path) -> None:
-    """Delete a cache directory's own files (used by tests and --force)."""
-    out = Path(out)
-    for name in _CACHE_FILES:
-        (out / name).unlink(missing_ok=True)
-    if out.exists() and not any(out.iterdir()):
-        shutil.rmtree(out)

@@ -1,167 +1,26 @@
 """Interpretation of a trained model: motif marginalisation, variant effects, attributions.
 
 The core functions take a *predictor* ``f(x: float32[n, 4, L]) -> float32[n, T, B]`` (numpy
-in, numpy out, predictions on the target scale) and sequence codes ``uint8[n, L]``
-(A0 C1 G2 T3 N4), so that they run on any model, including toy models in tests.
-:func:`torch_predictor` turns a trained torch model (+ its loss link) into one.
+in, numpy out, predictions on the target scale; ``seq2track.predict``) and sequence codes
+``uint8[n, L]`` (A0 C1 G2 T3 N4), so that they run on any model, including toy models in
+tests. ``seq2track.predict.torch_predictor`` turns a trained torch model (+ its loss link)
+into one; ``seq2track.rundir.Run.open(RUN)`` opens a trained run.
 
 Modules: ``motifs`` (reading PFMs), ``marginalize`` (insert a motif into shuffled
 backgrounds), ``variants`` (ref vs alt predictions), ``ism`` (in-silico mutagenesis,
-Integrated Gradients, logos).
+Integrated Gradients, logos). This module holds what they share: background sampling and
+the report section.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
-#: a predictor: one-hot ``float32[n, 4, L]`` -> predictions ``float32[n, T, B]``
-Predictor = Callable[[np.ndarray], np.ndarray]
-
-
-def onehot(codes: np.ndarray) -> np.ndarray:
-    """uint8[n, L] codes -> float32[n, 4, L] one-hot (A, C, G, T; N is all zeros)."""
-    from ..data.cache import onehot as _onehot
-
-    return _onehot(np.asarray(codes, dtype=np.uint8))
-
-
-def torch_predictor(model: Any, loss: Any = None, track_perm: np.ndarray | None = None, rc_average: bool = True) -> Predictor:
-    """Wrap a torch model ``z = model(x)`` into a numpy predictor ``loss.predict(z)``.
-
-    rc_average: average the raw outputs of ``x`` and its reverse complement (tracks
-    re-ordered by ``track_perm: int[T]``) before the link, as ``train.predict`` does.
-    """
-    import torch
-
-    from ..model.architectures import rc_average as rc_avg
-
-    device = next(model.parameters()).device
-    perm = None if track_perm is None else torch.as_tensor(np.asarray(track_perm), dtype=torch.long, device=device)
-
-    def f(x: np.ndarray) -> np.ndarray:
-        model.eval()
-        with torch.inference_mode():
-            xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)
-            z = rc_avg(model, xt, perm) if rc_average else model(xt)
-            y = loss.predict(z) if loss is not None else z
-            return y.float().cpu().numpy()
-
-    return f
-
-
-def predict_codes(f: Predictor, codes: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Predictions ``float32[n, T, B]`` for sequence codes ``uint8[n, L]``, in batches."""
-    codes = np.asarray(codes, dtype=np.uint8)
-    out: list[np.ndarray] = []
-    for lo in range(0, len(codes), batch_size):
-        y = np.asarray(f(onehot(codes[lo : lo + batch_size])), dtype=np.float32)
-        if y.ndim != 3:
-            raise ValueError(f"a predictor must return float32[n, T, B]; got shape {y.shape}")
-        out.append(y)
-    if not out:
-        raise ValueError("no sequences to predict")
-    return np.concatenate(out)
-
-
-def region_mean(
-    f: Predictor, codes: np.ndarray, bins: slice | None = None, batch_size: int = 256,
-    to_units: Callable[[np.ndarray], np.ndarray] | None = None,
-) -> np.ndarray:
-    """Mean prediction over the target bins (or ``bins``): ``float64[n, T]``.
-
-    to_units: maps predictions ``float[n, T, B]`` to track units before the mean (e.g.
-    ``Run.to_units()``); the model scale when None.
-    """
-    y = predict_codes(f, codes, batch_size)
-    if bins is not None:
-        y = y[..., bins]
-    if to_units is not None:
-        y = to_units(y)
-    return y.mean(axis=-1, dtype=np.float64)
-
-
-class MeanCI(NamedTuple):
-    """Mean of paired differences with a two-sided t confidence interval (per column)."""
-
-    mean: np.ndarray
-    low: np.ndarray
-    high: np.ndarray
-    sd: np.ndarray
-    n: int
-
-
-def mean_ci(d: np.ndarray, level: float = 0.95) -> MeanCI:
-    """Mean and t-interval of ``d: float[n, ...]`` along axis 0 (``n >= 2``)."""
-    from scipy import stats
-
-    d = np.asarray(d, dtype=np.float64)
-    n = d.shape[0]
-    if n < 2:
-        raise ValueError("a confidence interval needs at least 2 values")
-    m = d.mean(axis=0)
-    sd = d.std(axis=0, ddof=1)
-    half = stats.t.ppf(0.5 + level / 2, n - 1) * sd / np.sqrt(n)
-    return MeanCI(m, m - half, m + half, sd, n)
-
-
-# --- the edge: a trained run directory ------------------------------------------------
-OUT_DIR = "interpret"
-
-
-class Run(NamedTuple):
-    """A trained run: model (eval mode), loss (link), study and prepared cache (``RUN/data``)."""
-
-    dir: Path
-    model: Any
-    loss: Any
-    study: Any
-    prepared: Any
-
-    @property
-    def out(self) -> Path:
-        """``RUN/interpret``: where interpretation artefacts go."""
-        return self.dir / OUT_DIR
-
-    def predictor(self, rc_average: bool = True) -> Predictor:
-        """Numpy predictor on the target scale, reverse-complement averaged like ``train.predict``."""
-        return torch_predictor(self.model, self.loss, self.prepared.rc_perm, rc_average)
-
-    def to_units(self) -> Callable[[np.ndarray], np.ndarray] | None:
-        """Predictions -> track units (undo normalisation and transform); None for probabilities (BCE)."""
-        if getattr(self.loss, "name", "") == "bce":
-            return None
-        return self.prepared.to_track_units
-
-    def truth(self) -> dict | None:
-        """The simulator's ``truth.json`` beside the study genome, if this run is on simulated data."""
-        from ..data.simulate.oracle import load_truth
-        from ..errors import DataError
-
-        p = Path(self.study.genome).parent / "truth.json"
-        if not p.exists():
-            return None
-        try:
-            return load_truth(p)
-        except DataError:  # a truth.json that is not the simulator's
-            return None
-
-
-def load_run(run_dir: str | Path) -> Run:
-    """Load ``(model, loss, study)`` with ``train.load_model`` and open the cache in ``RUN/data``."""
-    from ..data.cache import PreparedDataset
-    from ..errors import DataError
-    from ..train import load_model
-
-    run_dir = Path(run_dir)
-    if not (run_dir / "data").exists():
-        raise DataError(f"{run_dir} has no prepared data (RUN/data); run `seq2track run STUDY --out {run_dir}` first")
-    model, loss, study = load_model(run_dir)
-    return Run(run_dir, model, loss, study, PreparedDataset.open(run_dir / "data"))
+from ..rundir import RunPaths
 
 
 def split_backgrounds(prepared: Any, n: int, rng: np.random.Generator, split: str = "test") -> np.ndarray:
@@ -199,7 +58,7 @@ def report_html(run_dir: str | Path) -> str:
 
     from ..report.html import figure_html
 
-    d = Path(run_dir) / OUT_DIR
+    d = RunPaths(run_dir).interpret
     parts: list[str] = []
     if (d / "motifs.tsv").exists():
         t = pd.read_csv(d / "motifs.tsv", sep="\t")
@@ -289,7 +148,4 @@ def update_report(run_dir: str | Path) -> Path | None:
     return add_section(run_dir, Section("Interpretation", frag, order=150, id="interpretation"))
 
 
-__all__ = [
-    "MeanCI", "Predictor", "Run", "load_run", "mean_ci", "onehot", "predict_codes", "region_mean",
-    "report_html", "split_backgrounds", "torch_predictor", "update_report",
-]
+__all__ = ["report_html", "split_backgrounds", "update_report"]

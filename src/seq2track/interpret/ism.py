@@ -19,11 +19,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from . import Predictor, onehot, region_mean
+from ..data.cache import onehot
+from ..predict import Predictor, region_mean, torch_forward
 from .marginalize import shuffle_backgrounds
 
 
@@ -67,22 +67,6 @@ def ism_importance(scores: np.ndarray) -> np.ndarray:
     """Per-position importance ``float64[..., S]`` from ISM ``float[..., 4, S]``: minus the mean of the
     three substitution effects (positive: the reference base raises the prediction)."""
     return -scores.sum(axis=-2) / 3.0
-
-
-def torch_forward(model: Any, loss: Any = None, track_perm: np.ndarray | None = None, rc_average: bool = True):
-    """A differentiable ``g(x: Tensor[n, 4, L]) -> Tensor[n, T, B]`` (link applied, RC-averaged)."""
-    import torch
-
-    from ..model.architectures import rc_average as rc_avg
-
-    model.eval()
-    perm = None if track_perm is None else torch.as_tensor(np.asarray(track_perm), dtype=torch.long)
-
-    def g(x):
-        z = rc_avg(model, x, perm) if rc_average else model(x)
-        return loss.predict(z) if loss is not None else z
-
-    return g
 
 
 def integrated_gradients(
@@ -216,7 +200,6 @@ def run_attribute(
     from .. import atomic
     from ..errors import ConfigError, DataError
     from ..io.chroms import resolve
-    from . import region_mean
 
     prep = run.prepared
     L = prep.input_length

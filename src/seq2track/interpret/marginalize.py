@@ -29,10 +29,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import MeanCI, Predictor, mean_ci, predict_codes, region_mean
+from ..io.genome import reverse_complement as revcomp
+from ..metrics import MeanCI, mean_ci
+from ..predict import Predictor, predict_codes, region_mean
 from .motifs import Motif
 
-_COMP = np.array([3, 2, 1, 0, 4], dtype=np.uint8)
 
 
 # --- backgrounds -------------------------------------------------------------------------
@@ -104,11 +105,6 @@ def dinucleotide_counts(codes: np.ndarray, n_letters: int = 5) -> np.ndarray:
 
 
 # --- insertion ---------------------------------------------------------------------------
-def revcomp(codes: np.ndarray) -> np.ndarray:
-    """Reverse complement of ``uint8[..., w]`` codes along the last axis."""
-    return _COMP[np.asarray(codes, dtype=np.uint8)[..., ::-1]]
-
-
 def centre_start(length: int, width: int, offset: int = 0) -> int:
     """Start of a ``width``-bp site whose centre lies ``offset`` bp from the window centre."""
     start = length // 2 - width // 2 + int(offset)
@@ -402,7 +398,7 @@ def run_marginalize(
     spacings: np.ndarray | None = None, sweep_step: int = 64, n_sweep: int = 100, n_spacing: int = 100,
     batch_size: int = 256,
 ) -> dict:
-    """Marginalise ``motifs`` for a trained ``run`` (``interpret.Run``); write ``RUN/interpret/``.
+    """Marginalise ``motifs`` for a trained ``run`` (``rundir.Run``); write ``RUN/interpret/``.
 
     Files: ``motifs.tsv`` (consensus / sampled / shuffled effects with 95% CIs), ``sweep.tsv``
     and ``sweep.png`` (first ``n_sweep`` backgrounds), and for a ``pair`` ``spacing.tsv`` and

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..io.genome import encode
-from . import Predictor, predict_codes
+from ..predict import Predictor, predict_codes
 
 STATUSES = ("ok", "ref_mismatch", "unknown_chrom", "edge", "symbolic", "too_long")
 
@@ -201,7 +201,7 @@ def score_against_truth(effect: np.ndarray, classes: np.ndarray, true_effect: np
 def run_variants(
     run, vcf, out=None, max_indel: int | None = None, pseudocount: float = 1.0, batch_size: int = 256,
 ) -> dict:
-    """Score the variants of ``vcf`` with a trained ``run`` (``interpret.Run``).
+    """Score the variants of ``vcf`` with a trained ``run`` (``rundir.Run``).
 
     Writes ``out`` (default ``RUN/interpret/variants.tsv``, one row per variant and track) and
     ``variants.json`` beside it: counts per status and, when the VCF carries the simulator's

@@ -33,6 +33,17 @@ def encode(seq: str | bytes) -> np.ndarray:
     return np.frombuffer(bytearray(raw.translate(_TABLE)), dtype=np.uint8)
 
 
+def reverse_complement(codes: np.ndarray) -> np.ndarray:
+    """Reverse complement of ``uint8[..., L]`` codes along the last axis (N stays N): the one
+    implementation for sequence codes (one-hot tensors: ``model.architectures.reverse_complement``).
+
+    ``3 - code`` in uint8 maps A,C,G,T to T,G,C,A and wraps N (4) to 255, which ``minimum``
+    sends back to 4: 2x faster than a lookup-table gather on a batch (02_loader.py).
+    """
+    out = np.subtract(np.uint8(3), np.asarray(codes, dtype=np.uint8)[..., ::-1])
+    return np.minimum(out, np.uint8(CODE_N), out=out)
+
+
 def decode(codes: np.ndarray) -> str:
     """``uint8[len]`` codes -> upper-case DNA text."""
     return _DECODE[np.asarray(codes, dtype=np.uint8)].tobytes().decode("ascii")

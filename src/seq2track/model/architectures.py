@@ -13,7 +13,8 @@ arch                  shape                                                   tr
 ``conv``              stem conv + a few conv+maxpool blocks (no dilation)     ~300
 ``base_dilated``      BPNet-style dilated residual tower at base resolution,  ~42
                       average-pooled to bins (for GPUs)
-``grelu.<Model>``     gReLU's ``DilatedConvModel`` / ``ConvModel`` (extra)     not measured
+``grelu.<Model>``     gReLU's ``DilatedConvModel`` / ``ConvModel`` (extra:     not measured
+                      ``model/grelu.py``)
 ``kmer_ridge``        not a torch model: see ``model/kmer.py``
 ====================  ======================================================  ================
 
@@ -276,31 +277,10 @@ class CropPool(nn.Module):
         return F.avg_pool1d(z, self.per_bin) if self.per_bin > 1 else z
 
 
-def _build_grelu(cfg: ModelConfig, n_tracks: int, n_bins: int, resolution: int) -> nn.Module:
-    name = cfg.arch.split(".", 1)[1]
-    try:
-        import grelu.model.models as gm
-    except ImportError:
-        raise ConfigError(f"arch {cfg.arch} needs the grelu extra: pip install 'seq2track[grelu]'") from None
-    if name == "DilatedConvModel":
-        kwargs: dict[str, Any] = dict(
-            channels=cfg.channels, stem_kernel_size=cfg.first_kernel, kernel_size=cfg.kernel_size,
-            n_conv=cfg.n_dilated,
-        )
-    else:  # ConvModel
-        kwargs = dict(
-            stem_channels=cfg.channels, stem_kernel_size=cfg.first_kernel, channel_init=cfg.channels,
-            kernel_size=cfg.kernel_size, dropout=cfg.dropout,
-        )
-    kwargs.update(cfg.options)
-    kwargs["n_tasks"] = n_tracks
-    kwargs["final_pool_func"] = None  # keep positions; CropPool makes the bins
-    try:
-        inner = getattr(gm, name)(**kwargs)
-    except TypeError as exc:
-        raise ConfigError(f"model.options do not fit grelu {name}: {exc}; see grelu.model.models.{name}") from None
-    pool_factor = int(getattr(getattr(inner.embedding, "conv_tower", None), "pool_factor", 1))
-    return CropPool(inner, pool_factor, n_bins, resolution, cfg.arch)
+def _build_grelu(cfg: ModelConfig, n_tracks: int, input_length: int, n_bins: int, resolution: int) -> nn.Module:
+    from .grelu import build_grelu  # gReLU's models live in model/grelu.py
+
+    return build_grelu(cfg, n_tracks, input_length, n_bins, resolution)
 
 
 def build_model(cfg: ModelConfig, n_tracks: int, input_length: int, n_bins: int, resolution: int) -> nn.Module:
@@ -318,7 +298,7 @@ def build_model(cfg: ModelConfig, n_tracks: int, input_length: int, n_bins: int,
     if arch in classes:
         return classes[arch](cfg, n_tracks, input_length, n_bins, resolution)
     if arch in ("grelu.DilatedConvModel", "grelu.ConvModel"):
-        return _build_grelu(cfg, n_tracks, n_bins, resolution)
+        return _build_grelu(cfg, n_tracks, input_length, n_bins, resolution)
     raise ConfigError(f"model.arch {arch!r} is unknown; available: {', '.join(ARCHITECTURES)}")
 
 

@@ -22,9 +22,7 @@ from typing import Callable
 from .. import atomic
 from ..errors import ConfigError
 
-PITFALLS = ("leakage", "leaky", "imbalance", "depth", "shift")
-#: roles a pitfall cannot run without
-NEEDS = {"depth": "shallow", "shift": "other"}
+from .registry import NEEDS, PITFALLS
 
 
 def parse_which(which: str) -> list[str]:
@@ -59,7 +57,8 @@ def run_pitfalls(
     ``blocks=N`` cuts each chromosome into N positional blocks first (``pitfalls/blocks.py``):
     for a data set of one chromosome, where a chromosome split is impossible.
     """
-    from .common import Lab, PitfallResult, check_seeds, discover_roles
+    from .common import Lab, PitfallResult, check_seeds
+    from .roles import discover_roles
     from .report import write_index, write_outputs
 
     t_start = time.perf_counter()

@@ -40,29 +40,9 @@ from .. import atomic
 from ..config import Study
 from ..errors import DataError, Seq2TrackError
 from ..io.chroms import canonical
-from .sketch import NEAR_DUP_CONTAINMENT, K, near_duplicates, query_rows
-
-#: thresholds (warn, fail); documented in docs/pitfalls.md
-CONTEXT_OVERLAP = (0.0, 0.01)  # fraction of val/test windows
-NEAR_DUP = (0.0, 0.05)  # fraction of val/test windows
-KS_TARGET = (0.1, float("inf"))  # one track, train vs test chromosomes: information (warn), not a fail
-KS_TARGET_CROSS = (0.05, 0.15)  # training track vs another test track: the model meets a new distribution
-KS_GC = (0.1, float("inf"))  # GC differs between chromosomes (isochores): warn only
-DEPTH_RATIO = (1.25, 1.5)  # max(r, 1/r) between training and test tracks
-SPLIT_DEPTH = (2.0, 4.0)  # per-bp depth ratio between splits of one track
-ORDER = {"pass": 0, "skip": 0, "warn": 1, "fail": 2}
-
-
-@dataclass
-class Check:
-    """One audit line. ``value`` is the headline number; ``details`` the rest (JSON-able)."""
-
-    name: str
-    status: str  # pass | warn | fail | skip
-    value: Any
-    message: str
-    details: dict[str, Any] = field(default_factory=dict)
-
+from .audit_signal import check_depth, check_shift
+from .checks import CONTEXT_OVERLAP, NEAR_DUP, ORDER, Check, grade
+from .sketch import NEAR_DUP_CONTAINMENT, near_duplicates, query_rows
 
 @dataclass
 class AuditResult:
@@ -109,24 +89,11 @@ class AuditResult:
     def write(self, out: str | Path) -> Path:
         """``OUT/audit.json`` and, when near-duplicates were found, ``OUT/audit_duplicates.bed``."""
         out = Path(out)
-        from .common import _finite
-
-        atomic.write_json(out / "audit.json", _finite(self.to_json()))
+        atomic.write_json(out / "audit.json", self.to_json())
         if self.duplicates:
             # BED3, ready for `windows.blacklist`; the containment of each region is in audit.json
             atomic.write_text(out / "audit_duplicates.bed", "".join(f"{c}\t{s}\t{e}\n" for c, s, e, _ in self.duplicates))
         return out / "audit.json"
-
-
-def _grade(value: float, limits: tuple[float, float], higher_is_worse: bool = True) -> str:
-    warn, fail = limits
-    if not np.isfinite(value):
-        return "skip"
-    if value > fail:
-        return "fail"
-    if value > warn:
-        return "warn"
-    return "pass"
 
 
 # --- static -----------------------------------------------------------------------------
@@ -268,7 +235,7 @@ def check_context_overlap(ds, eval_ds=None, study: Study | None = None) -> Check
     qds, qrows = query_rows(ds, eval_ds)
     m = overlap_mask(ds, ds.rows("train"), qds, qrows, shift)
     frac = float(m.mean()) if len(m) else 0.0
-    st = _grade(frac, CONTEXT_OVERLAP)
+    st = grade(frac, CONTEXT_OVERLAP)
     msg = (f"{frac:.1%} of {'test' if eval_ds is not None else 'val/test'} windows share input sequence "
            f"(+-{shift} bp jitter) with a training window")
     if st != "pass":
@@ -278,7 +245,7 @@ def check_context_overlap(ds, eval_ds=None, study: Study | None = None) -> Check
 
 def check_near_duplicates(ds, eval_ds=None, **kw) -> tuple[Check, list]:
     r = near_duplicates(ds, eval_ds, **kw)
-    st = _grade(r["frac"], NEAR_DUP)
+    st = grade(r["frac"], NEAR_DUP)
     n = int(r["flagged"].sum())
     bp = sum(e - s for _, s, e, _ in r["regions"])
     msg = (f"{r['frac']:.1%} of {'test' if eval_ds is not None else 'val/test'} windows ({n}) are near-identical "
@@ -311,10 +278,11 @@ def check_fit(ds, eval_ds=None, declared: dict[str, str] | None = None) -> Check
 
 def _all_raw(ds, frame) -> np.ndarray:
     """float32[n, T, B] raw targets of any windows table (also dropped windows)."""
-    off = np.array([ds._bin_off[c] for c in frame["chrom"].to_numpy()], dtype=np.int64)
+    from ..data.cache import gather_bins
+
+    off = np.array([ds.bin_offsets[c] for c in frame["chrom"].to_numpy()], dtype=np.int64)
     b0 = off + (frame["start"].to_numpy(np.int64) + ds.flank) // ds.resolution
-    idx = b0[:, None] + np.arange(ds.n_bins, dtype=np.int64)
-    return np.ascontiguousarray(np.transpose(np.asarray(ds.bins)[:, idx], (1, 0, 2)))
+    return gather_bins(ds.bins, b0, ds.n_bins)
 
 
 def check_prevalence(ds, eval_ds=None, study: Study | None = None) -> Check:
@@ -369,116 +337,6 @@ def check_prevalence(ds, eval_ds=None, study: Study | None = None) -> Check:
     return Check("prevalence", "pass", tr.get("zero_bin_fraction_kept", 0.0), summary, details)
 
 
-# --- depth and shift --------------------------------------------------------------------
-def _track_totals(ds, chroms: list[str]) -> np.ndarray:
-    """float64[T]: summed raw bins over ``chroms`` (canonical names) per track."""
-    cmap = {canonical(c): c for c in ds.chroms}
-    tot = np.zeros(len(ds.track_names))
-    for c in chroms:
-        if c in cmap:
-            for t in range(len(ds.track_names)):
-                tot[t] += float(np.asarray(ds.chrom_bins(cmap[c], t), np.float64).sum())
-    return tot
-
-
-def check_depth(ds, eval_ds=None) -> Check:
-    """Signal per bp per track and split; the ratio between training and test tracks (same loci)."""
-    st = ds.meta["stats"]["splits"]
-    details: dict[str, Any] = {
-        "per_split_mean": {s: st[s]["mean_raw"] for s in st},
-        "per_split_depth": {s: st[s]["depth"] for s in st},
-        "tracks": ds.track_names,
-    }
-    status, msgs = "pass", []
-    tr = np.asarray(st["train"]["mean_raw"], np.float64)
-    for s in ("val", "test"):
-        r = np.asarray(st[s]["mean_raw"], np.float64) / np.where(tr > 0, tr, np.nan)
-        worst = float(np.nanmax(np.maximum(r, 1 / r))) if np.isfinite(r).any() else float("nan")
-        details[f"{s}_over_train"] = r.tolist()
-        g = _grade(worst, SPLIT_DEPTH)
-        if g in ("warn", "fail"):
-            status = max(status, "warn", key=ORDER.get)
-            msgs.append(f"{s} has {worst:.2f}x the training split's signal per bp")
-    common = sorted({canonical(c) for c in ds.chroms})
-    if len(ds.track_names) > 1:
-        tot = _track_totals(ds, common)
-        details["track_totals"] = tot.tolist()
-        r = tot.max() / max(tot.min(), 1e-12)
-        details["between_tracks"] = float(r)
-        if r > DEPTH_RATIO[1] and ds.norm_state.get("kind") == "none":
-            msgs.append(f"tracks differ {r:.2f}x in depth and are not normalised (normalize: mean_scale)")
-            status = max(status, "warn", key=ORDER.get)
-    value = 1.0
-    if eval_ds is not None:
-        common = sorted({canonical(c) for c in ds.chroms} & {canonical(c) for c in eval_ds.chroms})
-        t_tr, t_ev = _track_totals(ds, common), _track_totals(eval_ds, common)
-        n = min(len(t_tr), len(t_ev))
-        ratio = t_ev[:n] / np.where(t_tr[:n] > 0, t_tr[:n], np.nan)
-        value = float(np.nanmax(np.maximum(ratio, 1 / ratio)))
-        details["test_over_train_track"] = ratio.tolist()
-        normalised = ds.norm_state.get("kind") == "mean_scale" and eval_ds.norm_state.get("kind") == "mean_scale"
-        g = _grade(value, DEPTH_RATIO)
-        if g == "fail" and not normalised:
-            status = "fail"
-            msgs.append(f"the test track has {ratio[0]:.2f}x the training track's total signal on the same loci and "
-                        "neither is depth-normalised: MSE and calibration are biased (normalize: mean_scale, or "
-                        "downsample with `pileup --fraction`)")
-        elif g in ("warn", "fail"):
-            status = max(status, "warn", key=ORDER.get)
-            msgs.append(f"test/train track depth ratio {ratio[0]:.2f}" + (" (both mean-scaled)" if normalised else ""))
-        else:
-            msgs.append(f"test/train track depth ratio {ratio[0]:.2f}")
-    if not msgs:
-        msgs.append("signal per bp is similar across splits" + (" and tracks" if len(ds.track_names) > 1 else ""))
-    return Check("depth", status, value, "; ".join(msgs), details)
-
-
-def _gc(ds, rows: np.ndarray) -> np.ndarray:
-    """float64[n] GC fraction of the windows' input sequence (N excluded)."""
-    w = ds.windows.iloc[rows]
-    out = np.zeros(len(w))
-    L = ds.input_length
-    for c in w["chrom"].unique():
-        m = (w["chrom"] == c).to_numpy()
-        codes = np.asarray(ds.chrom_codes(c))
-        gc = np.concatenate([[0], np.cumsum((codes == 1) | (codes == 2), dtype=np.int64)])
-        nn = np.concatenate([[0], np.cumsum(codes < 4, dtype=np.int64)])
-        s = w.loc[m, "start"].to_numpy(np.int64)
-        out[m] = (gc[s + L] - gc[s]) / np.maximum(nn[s + L] - nn[s], 1)
-    return out
-
-
-def check_shift(ds, eval_ds=None) -> list[Check]:
-    """KS statistic of window GC and of window mean (model-scale) target: train windows vs test windows."""
-    from scipy.stats import ks_2samp
-
-    tr = ds.rows("train")
-    q_ds = eval_ds if eval_ds is not None else ds
-    te = q_ds.rows("test")
-    out = []
-    if len(tr) < 2 or len(te) < 2:
-        return [Check("gc_shift", "skip", float("nan"), "too few windows"),
-                Check("target_shift", "skip", float("nan"), "too few windows")]
-    g_tr, g_te = _gc(ds, tr), _gc(q_ds, te)
-    ks = float(ks_2samp(g_tr, g_te).statistic)
-    st = _grade(ks, KS_GC)
-    out.append(Check("gc_shift", st, ks,
-                     f"GC content, train vs test windows: KS {ks:.3f} (median {np.median(g_tr):.3f} vs {np.median(g_te):.3f})",
-                     {"ks": ks}))
-    y_tr = ds.targets(tr).astype(np.float64).mean(axis=(1, 2))
-    y_te = q_ds.targets(te).astype(np.float64).mean(axis=(1, 2))
-    ks = float(ks_2samp(y_tr, y_te).statistic)
-    cross = eval_ds is not None and [str(t.path) for t in ds.study.tracks] != [str(t.path) for t in eval_ds.study.tracks]
-    st = _grade(ks, KS_TARGET_CROSS if cross else KS_TARGET)
-    msg = (f"window mean target (model scale), train vs {'eval ' if eval_ds is not None else ''}test: KS {ks:.3f} "
-           f"(median {np.median(y_tr):.3g} vs {np.median(y_te):.3g})")
-    if st == "fail":
-        msg += ": the test distribution differs from training; expect lower metrics than within-distribution"
-    out.append(Check("target_shift", st, ks, msg, {"ks": ks, "cross_track": cross,
-                                                   "limits": KS_TARGET_CROSS if cross else KS_TARGET}))
-    return out
-
-
 # --- the audit --------------------------------------------------------------------------
 def audit(
     study: Study,
@@ -505,7 +363,7 @@ def audit(
     def _open(c, s, sub):
         if c is None:  # one cache folder per data configuration, reused by later audits
             tag = s.data_hash()[:12] + ("" if fit_on == "train" else f"-fit-{fit_on}")
-            return prepare(s, work / f"{sub}-{tag}", _fit_on=fit_on)
+            return prepare(s, work / f"{sub}-{tag}", fit_on=fit_on)
         d = c if isinstance(c, PreparedDataset) else PreparedDataset(c)
         if s is not None and not str(d.meta.get("data_hash", "")).startswith(s.data_hash()):
             raise DataError(

@@ -146,7 +146,7 @@ def to_blocks(study: Study, roles, n_blocks: int, out: str | Path):
         cut_track(t.path, dst, layout)
         return TrackConfig(name=t.name, path=dst, missing=t.missing)
 
-    from .common import Roles
+    from .roles import Roles
 
     new = Roles(primary=cut(roles.primary), shallow=cut(roles.shallow), other=cut(roles.other))
     info = {"n_blocks": n_blocks, "gap_bp": gap, "blocks": {b: list(v) for b, v in layout.items()}}

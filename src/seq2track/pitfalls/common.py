@@ -3,7 +3,7 @@
 A *pitfall experiment* trains the same small model with the same budget in a *sound* arm and
 one or more *pitfall* arms, repeats that over seeds, and compares a metric between arms seed
 by seed: ``diff[s] = metric(pitfall arm, seed s) - metric(sound arm, seed s)``, with a
-Student-t 95% interval over seeds (``metrics.bootstrap_ci``). A comparison states the
+Student-t 95% interval over seeds (``metrics.interval``). A comparison states the
 direction the literature expects (``higher | lower | same | not lower``); its verdict says
 whether the interval agrees.
 
@@ -21,15 +21,16 @@ import hashlib
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from .. import atomic
 from ..config import Study, TrackConfig, override
 from ..errors import ConfigError, DataError
+from .roles import Roles
+from .verdicts import Comparison, PitfallResult, summarise
 
 log = logging.getLogger(__name__)
 
@@ -50,88 +51,14 @@ SMALL: dict[str, Any] = {
     "tracking": "none",
 }
 
-EXPECT = ("higher", "lower", "same", "not lower", "not higher")
-
-
-# --- tracks with roles -------------------------------------------------------------------
-@dataclass
-class Roles:
-    """The tracks a pitfall needs beyond the study's first track.
-
-    primary: the study's first track (deep, condition A); shallow: the same assay at a lower
-    depth; other: another condition / cell type; fragments: the primary track's fragment file
-    (for downsampling with ``pileup --fraction``).
-    """
-
-    primary: TrackConfig
-    shallow: TrackConfig | None = None
-    other: TrackConfig | None = None
-    fragments: Path | None = None
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "primary": str(self.primary.path),
-            "shallow": str(self.shallow.path) if self.shallow else None,
-            "other": str(self.other.path) if self.other else None,
-            "fragments": str(self.fragments) if self.fragments else None,
-        }
-
-
-def _track(name: str, path: str | Path, like: TrackConfig) -> TrackConfig:
-    return TrackConfig(name=name, path=Path(path), missing=like.missing)
-
-
-def discover_roles(
-    study: Study,
-    shallow: str | Path | None = None,
-    other: str | Path | None = None,
-    fragments: str | Path | None = None,
-) -> Roles:
-    """Roles from explicit paths, else from a simulator ``truth.json`` beside the first track.
-
-    The simulator declares its files (``condA_deep``, ``condA_shallow``, ``condB``,
-    ``fragments``) in ``truth.json``; real data must name them (``--shallow/--other/--fragments``).
-    """
-    primary = study.tracks[0]
-    roles = Roles(primary=primary)
-    truth_p = Path(primary.path).parent / "truth.json"
-    if truth_p.exists():
-        try:
-            files = json.loads(truth_p.read_text()).get("files", {})
-        except (OSError, ValueError):
-            files = {}
-        d = truth_p.parent
-        if files.get("condA_deep") == Path(primary.path).name:
-            if files.get("condA_shallow"):
-                roles.shallow = _track("condA_shallow", d / files["condA_shallow"], primary)
-            if files.get("condB"):
-                roles.other = _track("condB", d / files["condB"], primary)
-            if files.get("fragments"):
-                roles.fragments = d / files["fragments"]
-    for attr, val in (("shallow", shallow), ("other", other)):
-        if val is not None:
-            p = Path(val)
-            if not p.exists():
-                raise DataError(f"--{attr} track {p} does not exist; give the path of a bigWig")
-            setattr(roles, attr, _track(p.name.split(".")[0], p, primary))
-    if fragments is not None:
-        p = Path(fragments)
-        if not p.exists():
-            raise DataError(f"--fragments file {p} does not exist; give the primary track's fragment BED")
-        roles.fragments = p
-    for t in (roles.shallow, roles.other):
-        if t is not None and not Path(t.path).exists():
-            raise DataError(f"track {t.path} named by {truth_p} does not exist; re-run `seq2track simulate`")
-    return roles
-
 
 # --- scoring (arrays in, dicts out) --------------------------------------------------------
 def regression(pred: np.ndarray, obs: np.ndarray) -> dict[str, float]:
     """Headline regression metrics of ``pred, obs: float32[n, T, B]`` plus ``bias = mean(pred - obs)``."""
-    from ..metrics import regression_metrics
+    from ..metrics import REGRESSION_KEYS, regression_metrics
 
     m = regression_metrics(pred, obs)
-    out = {k: float(m[k]) for k in ("pearson", "spearman", "mse", "mae", "r2")}
+    out = {k: float(m[k]) for k in REGRESSION_KEYS}
     d = np.asarray(pred, np.float64) - np.asarray(obs, np.float64)
     out["bias"] = float(np.nanmean(d))
     out["n_windows"] = int(pred.shape[0])
@@ -151,143 +78,6 @@ def classification(prob: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     out["mean_prob"] = float(p.mean())
     out["n_bins"] = int(p.size)
     return out
-
-
-# --- comparisons ------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Comparison:
-    """``metric(pitfall) - metric(sound)`` per seed; ``expect`` is the direction of the pitfall arm."""
-
-    name: str
-    pitfall: str
-    sound: str
-    metric: str
-    expect: str
-    claim: str
-    tol: float = 0.0  # for expect="same": an interval inside [-tol, tol] also counts as no change
-
-    def __post_init__(self) -> None:
-        if self.expect not in EXPECT:
-            raise ValueError(f"expect must be one of {EXPECT}, not {self.expect!r}")
-
-
-def summarise(records: list[dict[str, Any]], comp: Comparison) -> dict[str, Any]:
-    """Per-seed differences, mean, 95% t-interval and a plain-language verdict of one comparison."""
-    from ..metrics import bootstrap_ci
-
-    by = {(r["arm"], r["seed"]): r for r in records}
-    seeds = sorted({r["seed"] for r in records if r["arm"] == comp.pitfall} & {r["seed"] for r in records if r["arm"] == comp.sound})
-    diffs = [float(by[(comp.pitfall, s)].get(comp.metric, np.nan)) - float(by[(comp.sound, s)].get(comp.metric, np.nan)) for s in seeds]
-    mean, lo, hi = bootstrap_ci(np.array(diffs), method="t") if diffs else (np.nan, np.nan, np.nan)
-    status = verdict(mean, lo, hi, comp.expect, comp.tol)
-    sound_v = [float(by[(comp.sound, s)].get(comp.metric, np.nan)) for s in seeds]
-    pit_v = [float(by[(comp.pitfall, s)].get(comp.metric, np.nan)) for s in seeds]
-    return {
-        **asdict(comp),
-        "seeds": seeds,
-        "sound_values": sound_v,
-        "pitfall_values": pit_v,
-        "diffs": diffs,
-        "mean_diff": mean,
-        "ci_low": lo,
-        "ci_high": hi,
-        "status": status,
-        "verdict": plain_verdict(comp, status, mean, lo, hi, len(seeds)),
-    }
-
-
-def verdict(mean: float, lo: float, hi: float, expect: str, tol: float = 0.0) -> str:
-    """``confirmed | opposite | unresolved`` for a direction; ``confirmed | changed`` for 'same'."""
-    if not np.isfinite(mean):
-        return "unresolved"
-    excl_pos, excl_neg = np.isfinite(lo) and lo > 0, np.isfinite(hi) and hi < 0
-    if expect == "higher":
-        return "confirmed" if excl_pos else "opposite" if excl_neg else "unresolved"
-    if expect == "lower":
-        return "confirmed" if excl_neg else "opposite" if excl_pos else "unresolved"
-    if expect == "not lower":
-        return "opposite" if excl_neg else "confirmed"
-    if expect == "not higher":
-        return "opposite" if excl_pos else "confirmed"
-    # same
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        return "confirmed" if abs(mean) <= tol else "unresolved"
-    if max(abs(lo), abs(hi)) <= tol:
-        return "confirmed"
-    return "changed" if (excl_pos or excl_neg) else "confirmed"
-
-
-def plain_verdict(c: Comparison, status: str, mean: float, lo: float, hi: float, n: int) -> str:
-    """One sentence a reader can act on."""
-    num = f"Δ{c.metric} = {mean:+.3g} (95% CI {lo:+.3g} to {hi:+.3g}, {n} seeds)"
-    if status == "confirmed":
-        if c.expect == "same":
-            return f"{c.claim}: as expected, no detectable change; {num}."
-        if c.expect.startswith("not"):
-            return f"{c.claim}: as expected; {num}."
-        return f"{c.claim}: shown; {num}, the interval excludes 0."
-    if status == "opposite":
-        return f"{c.claim}: NOT shown, the difference goes the other way; {num}."
-    if status == "changed":
-        return f"{c.claim}: NOT as expected, the metric changed; {num}."
-    return f"{c.claim}: not resolved at this budget, the interval includes 0; {num}."
-
-
-# --- result -----------------------------------------------------------------------------
-@dataclass
-class PitfallResult:
-    """What one pitfall experiment measured; ``write`` puts it in ``OUT/pitfalls/<name>.json``."""
-
-    name: str
-    title: str
-    question: str
-    arms: dict[str, str]
-    records: list[dict[str, Any]] = field(default_factory=list)
-    comparisons: list[dict[str, Any]] = field(default_factory=list)
-    audits: dict[str, dict[str, Any]] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    settings: dict[str, Any] = field(default_factory=dict)
-    seconds: float = float("nan")
-    skipped: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """Everything but the wall time, so the same seeds give a byte-identical file."""
-        d = asdict(self)
-        d.pop("seconds")
-        d["format"] = "seq2track.pitfall/1"
-        return d
-
-    def write(self, folder: str | Path) -> Path:
-        p = Path(folder) / f"{self.name}.json"
-        atomic.write_json(p, _finite(self.to_json()))
-        return p
-
-    @classmethod
-    def read(cls, path: str | Path) -> "PitfallResult":
-        d = json.loads(Path(path).read_text())
-        d.pop("format", None)
-        return cls(**d)
-
-    def headline(self) -> str:
-        if self.skipped:
-            return f"skipped: {self.skipped}"
-        st = [c["status"] for c in self.comparisons]
-        return f"{st.count('confirmed')}/{len(st)} expectations confirmed"
-
-
-def _finite(o: Any) -> Any:
-    """NaN/inf -> None so the JSON is standard."""
-    if isinstance(o, float):
-        return o if np.isfinite(o) else None
-    if isinstance(o, dict):
-        return {k: _finite(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_finite(v) for v in o]
-    if isinstance(o, (np.floating,)):
-        return _finite(float(o))
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    return o
 
 
 # --- the lab ----------------------------------------------------------------------------
@@ -391,7 +181,7 @@ class Lab:
 
         key = study.data_hash() + ("" if fit_on == "train" else f"-fit-{fit_on}")
         if key not in self._ds:
-            self._ds[key] = prepare(study, self.work / "cache" / key, _fit_on=fit_on)
+            self._ds[key] = prepare(study, self.work / "cache" / key, fit_on=fit_on)
         return self._ds[key]
 
     def rows(self, ds, split: str, salt: int = 0) -> np.ndarray:
@@ -421,7 +211,7 @@ class Lab:
 
     def predict(self, tr: Trained, ds, rows: np.ndarray) -> np.ndarray:
         """Model output ``float32[n, T, B]`` on windows ``rows`` of ``ds``, in the training cache's units."""
-        from ..train import predict
+        from ..predict import predict_windows as predict
 
         return predict(tr.model, tr.loss, ds, rows, rc_average=tr.study.train.rc_average_eval)
 

@@ -21,7 +21,8 @@ import time
 
 import numpy as np
 
-from .common import AuditSpec, Comparison, Lab, PitfallResult, _track, align, finish, record, to_transformed, train_pair
+from .common import AuditSpec, Comparison, Lab, PitfallResult, align, finish, record, to_transformed, train_pair
+from .roles import role_track
 
 NAME = "depth"
 TITLE = "Confounding by sequencing depth"
@@ -79,7 +80,7 @@ def run(lab: Lab) -> PitfallResult:
             bw = lab.work / "data" / f"{lab.roles.primary.name}_down_{ratio:.4f}_seed{sD.seed}.bw"
             if not bw.exists():
                 pileup(lab.roles.fragments, sD.genome, bw, fraction=ratio, seed=int(sD.seed))
-            down = _track(f"{lab.roles.primary.name}_down", bw, lab.roles.primary)
+            down = role_track(f"{lab.roles.primary.name}_down", bw, lab.roles.primary)
             sDown = lab.make(seed, track=down)
             dsDown = lab.prepare(sDown)
             trDown = lab.train(sDown, dsDown)

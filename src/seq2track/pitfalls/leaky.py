@@ -7,7 +7,7 @@ baseline with many candidate features (all k-mers up to ``K_MAX``) and few windo
 windows. Sound arm: the selection sees the training windows only. Pitfall arm: it sees the
 training *and test* windows, so it picks k-mers that happen to fit the test targets.
 
-*Target z-scoring fitted on all windows* (``prepare(_fit_on="all")``), the same ridge: a
+*Target z-scoring fitted on all windows* (``prepare(fit_on="all")``), the same ridge: a
 control. A global affine normaliser is inverted before scoring, and ridge is equivariant to
 an affine change of its target, so this leak cannot move the metrics (difference 0 up to
 rounding); it is still a leak that ``audit`` fails, because a non-affine or per-window
@@ -120,7 +120,7 @@ def run(lab: Lab) -> PitfallResult:
                      "random draws of the windows per seed",
         A_SEL_ALL: f"the same, but the selection sees the {N_TRAIN} training and the {N_TEST} test windows",
         A_Z_TRAIN: "k-mer ridge (k <= 4) on z-scored targets, mean/sd from the training split",
-        A_Z_ALL: "the same, mean/sd from all windows (prepare(_fit_on='all'))",
+        A_Z_ALL: "the same, mean/sd from all windows (prepare(fit_on='all'))",
     }
     notes = ["the ridge arms need no GPU/CNN: this pitfall runs in seconds"]
     return finish(lab, (NAME, TITLE, QUESTION), arms, recs, comps, specs, notes, t0)

@@ -149,7 +149,7 @@ def write_outputs(res: PitfallResult, folder: str | Path) -> dict[str, Path]:
 
 def load_results(folder: str | Path) -> list[PitfallResult]:
     """Every ``<name>.json`` of the lab in ``folder``, in the lab's order."""
-    from . import PITFALLS
+    from .registry import PITFALLS
 
     folder = Path(folder)
     return [PitfallResult.read(folder / f"{n}.json") for n in PITFALLS if (folder / f"{n}.json").exists()]

@@ -86,7 +86,7 @@ def genome_samples(ds, k: int = K, scale: int = 16) -> tuple[np.ndarray, np.ndar
         gp, gh = [], []
         for c in ds.chroms:
             p, h = kmer_samples(np.asarray(ds.chrom_codes(c)), k, scale)
-            gp.append(p + ds._bp_off[c])
+            gp.append(p + ds.bp_offsets[c])
             gh.append(h)
         pos = np.concatenate(gp) if gp else np.zeros(0, np.int64)
         hsh = np.concatenate(gh) if gh else np.zeros(0, np.uint64)
@@ -99,7 +99,7 @@ def _global_spans(ds, q_ds, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
     """Global [a, b) of ``q_ds`` windows ``rows`` in ``ds``'s coordinates; ok=False where the chromosome is absent."""
     cmap = {canonical(c): c for c in ds.chroms}
     w = q_ds.windows.iloc[rows]
-    off = np.array([ds._bp_off.get(cmap.get(canonical(c), ""), -1) for c in w["chrom"].to_numpy()], dtype=np.int64)
+    off = np.array([ds.bp_offsets.get(cmap.get(canonical(c), ""), -1) for c in w["chrom"].to_numpy()], dtype=np.int64)
     a = off + w["start"].to_numpy(np.int64)
     return a, a + q_ds.input_length, off >= 0
 

@@ -22,7 +22,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import __version__, atomic
+from .. import atomic
+from ..version import __version__
 
 SECTIONS_DIR = "report_sections"
 

@@ -97,7 +97,7 @@ def report_section(out: str | Path) -> str:
         f"Best: trial {best}, {metric} {summary['best_score']:.4g}, "
         f"{html.escape(json.dumps(summary['best_params']))}.{why}</p>"
         "<p><b>Selection used the validation split only.</b> The test split was used once, after "
-        f"selection, by the best config retrained with the study seed: {test_html}.</p>"
+        f"selection, by the selected config ({'the best trial' + chr(39) + 's own weights: it ran its whole budget' if summary.get('retrain', {}).get('reused_trial') else 'retrained once with the study seed'}): {test_html}.</p>"
         f"<img alt='validation {metric} per trial and epoch' src='data:image/png;base64,{img}'/>"
         + (f"<table><tr><th>ASHA rung (epoch)</th><th>trials that reached it</th></tr>{rung_rows}</table>"
            if rung_rows else "")

@@ -3,6 +3,7 @@ selected config evaluated on the test split."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -69,14 +70,30 @@ def plain(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else v
 
 
-def retrain_and_test(best: Study, prepared, run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Retrain the selected config once (with the study seed) and evaluate it on the test split."""
+def retrain_and_test(best: Study, prepared, run_dir: Path, trial_dir: Path | None = None
+                     ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Evaluate the selected config on the test split, training it at most once.
+
+    trial_dir: the selected trial's own run directory when that trial ran its whole budget
+    (not cut by the scheduler): its best weights are evaluated as they are, nothing is
+    retrained (``retrain["reused_trial"]`` says so). Otherwise the config is trained once, with
+    ``best``'s seed, into ``run_dir``. Metrics, predictions and plots go to ``run_dir``.
+    """
     from ..evaluate import evaluate_run
+    from ..rundir import RunPaths, load_model
     from ..train import train_model
 
-    res = train_model(best, prepared, run_dir, resume=True, log_to_tracker=False, progress_bar=False)
-    retrain = {"best_val_loss": res.best_val_loss, "epochs_run": res.epochs_run, "stopped_early": res.stopped_early}
-    metrics = evaluate_run(best, prepared, run_dir, model=res.model, loss=res.loss)  # full set: best/metrics.json
+    if trial_dir is not None and (trial_dir / TRIAL_DONE).exists():
+        model, loss, trained = load_model(trial_dir)
+        info = json.loads(RunPaths(trial_dir).train_result.read_text())
+        RunPaths(run_dir).write_study(trained)
+        retrain = {"reused_trial": str(trial_dir), "best_val_loss": info["best_val_loss"],
+                   "epochs_run": info["epochs"], "stopped_early": info["stopped_early"]}
+        metrics = evaluate_run(trained, prepared, run_dir, model=model, loss=loss)
+    else:
+        res = train_model(best, prepared, run_dir, resume=True, log_to_tracker=False, progress_bar=False)
+        retrain = {"best_val_loss": res.best_val_loss, "epochs_run": res.epochs_run, "stopped_early": res.stopped_early}
+        metrics = evaluate_run(best, prepared, run_dir, model=res.model, loss=res.loss)  # full set: best/metrics.json
     test = metrics.get("test", {})
     return {k: v for k, v in finite_numbers(test).items() if "." not in k}, retrain
 

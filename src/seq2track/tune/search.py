@@ -1,6 +1,7 @@
 """The search driver: Ray (local or a cluster), Optuna sampling, the ASHA / FIFO scheduler, and
-``tune_study``, which runs the trials on one shared prepared cache, selects on validation, retrains
-the best config once and writes the outputs listed in the package docstring."""
+``tune_study``, which runs the trials on one shared prepared cache, selects on validation, tests the
+selected config once (its own trial's weights when that trial ran its whole budget, else one retrain)
+and writes the outputs listed in the package docstring."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ import numpy as np
 import pandas as pd
 
 from .. import atomic
-from ..config import Study
+from ..config import Study, load_study
 from ..errors import ConfigError, DataError
+from ..rundir import RunPaths
 from .report import page, report_section
 from .results import collect, plain, retrain_and_test, to_csv
 from .space import METRIC, Param, selection_metric, suggest
@@ -229,6 +231,9 @@ def tune_study(
     best_row = ok.loc[ok[col].idxmin()]  # selection: validation split only
     best_params = {k: plain(best_row[k]) for k in keys}
     best = best_study_of(study, best_params, max_epochs)
+    best_dir = trials_dir / f"trial_{int(best_row['trial']):03d}"
+    if best_row["status"] == "completed":  # it ran its whole budget: its weights are the answer
+        best = load_study(RunPaths(best_dir).study)  # the trial's own study: its params and seed
     atomic.write_text(out / "trials.csv", to_csv(trials))
     atomic.write_text(out / "curves.csv", to_csv(curves))
     atomic.write_text(out / "best_study.yaml", best.to_yaml())
@@ -236,7 +241,8 @@ def tune_study(
     test_metrics: dict[str, Any] = {}
     retrain: dict[str, Any] = {}
     if final:  # the test split is touched here, once, after selection
-        test_metrics, retrain = retrain_and_test(best, prepared, out / "best")
+        test_metrics, retrain = retrain_and_test(best, prepared, out / "best",
+                                                 best_dir if best_row["status"] == "completed" else None)
     summary = {
         "study": study.name, "scheduler": scheduler, "search": search, "n_trials": n_trials,
         "address": address, "ray_address": ray_address, "cpus_per_trial": cpus_per_trial, "gpus_per_trial": gpus_per_trial,
@@ -248,13 +254,14 @@ def tune_study(
         "trial_cpu_seconds": float(sum(cpu.values())), "cpu_seconds_per_trial": cpu,
         "best_trial": int(best_row["trial"]), "best_params": best_params, "best_score": float(best_row[col]),
         "retrain": retrain, "test": test_metrics,
-        "selection": "validation split only; the test split is used once, by the retrained best config",
+        "selection": "validation split only; the test split is used once, by the selected config (the best "
+                     "trial's own weights when it ran its whole budget, else one retrain)",
     }
     summary["wall_seconds"] = time.perf_counter() - t0
     atomic.write_json(out / "summary.json", summary)
     if study.tracking != "none":  # the search is tracked in MLflow whatever tracker the study names
         log_mlflow(out, study, summary, trials, curves, keys, metrics)
-    atomic.write_text(out / "report.html", page(report_section(out)))
+    atomic.write_text(RunPaths(out).report, page(report_section(out)))
     return TuneResult(out=out, trials=trials, curves=curves, metric=metric, best_params=best_params,
                       best_study=best, best_score=summary["best_score"], test_metrics=test_metrics,
                       summary=summary)

@@ -218,11 +218,6 @@ def sample_sites(motif: Motif, n: int, rng: np.random.Generator, min_score: floa
     return sites
 
 
-def revcomp(codes: np.ndarray) -> np.ndarray:
-    """Reverse complement of ``uint8[..., w]`` ACGT codes (no N)."""
-    return (3 - codes[..., ::-1]).astype(np.uint8)
-
-
 def break_column(motif: Motif, site: np.ndarray) -> tuple[int, int, float]:
     """The column whose worst substitution lowers the score most: ``(k, new_base, new_score)``."""
     w = motif.width

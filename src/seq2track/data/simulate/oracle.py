@@ -118,3 +118,18 @@ def load_truth(path: str | Path) -> dict[str, Any]:
     if not str(t.get("format", "")).startswith("seq2track.simulate"):
         raise DataError(f"{path} is not a seq2track simulation truth file (format {t.get('format')!r})")
     return t
+
+
+TRUTH = "truth.json"
+
+
+def find_truth(beside: str | Path) -> dict[str, Any] | None:
+    """The simulation's ``truth.json`` in the folder of file ``beside`` (its genome or a track), or None
+    when there is none or it is not the simulator's: the one way seq2track recognises simulated data."""
+    p = Path(beside).parent / TRUTH
+    if not p.exists():
+        return None
+    try:
+        return load_truth(p)
+    except DataError:
+        return None

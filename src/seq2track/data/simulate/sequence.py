@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...io.genome import CODE_N
-from .motifs import revcomp
+from ...io.genome import CODE_N, reverse_complement as revcomp
 
 BLOCK = 1000  # Markov chains are generated in parallel blocks of this many bp
 

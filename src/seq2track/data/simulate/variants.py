@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ...io.genome import CODE_N, decode
-from .motifs import CONDS, Hits, Motif, break_column, genome_base, revcomp, scan_all
+from ...io.genome import reverse_complement as revcomp
+from .motifs import CONDS, Hits, Motif, break_column, genome_base, scan_all
 from .signal import Kernels, Params, centre_rate
 
 EFFECT_WINDOW = 256  # bp over which a variant's TRUE_EFFECT is summed

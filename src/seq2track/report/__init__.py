@@ -1,0 +1,1 @@
+"""The HTML report of a run (``html.py``) and its plots (``plots.py``)."""
