@@ -156,7 +156,7 @@ def test_window_defaults_scale_with_genome():
 
 
 def test_book_config_matches_the_fetch_layout():
-    from seq2track.io.encode import GENOMES
+    from seq2track.io.reference import GENOMES
 
     cfg = ROOT / "configs" / "encode_h3k36me3_brain.yaml"
     study = load_study(cfg)

@@ -138,13 +138,21 @@ def test_local_asha_search_end_to_end(tiny, tmp_path):
     # the cache was built once and shared
     assert [p.parent for p in out.rglob("genome.npy")] == [out / "prepared"]
 
-    # selection on validation, then one retrain + test evaluation of the chosen config
+    # selection on validation, then one test evaluation of the chosen config: the best trial's own
+    # weights when it ran its whole budget (nothing retrained), else one retrain with the study seed
     best = trials.loc[trials["best_val_mse"].idxmin()]
     assert res.summary["best_trial"] == int(best["trial"]) and res.metric == "val_mse"
     bs = load_study(out / "best_study.yaml")
     assert bs.train.lr == best["train.lr"] and bs.model.channels == best["model.channels"]
-    assert bs.train.loss == best["train.loss"] and bs.seed == study.seed and bs.train.max_epochs == 3
-    assert (out / "best" / "model" / "train_result.json").exists() and res.test_metrics
+    assert bs.train.loss == best["train.loss"] and bs.train.max_epochs == 3
+    reused = res.summary["retrain"].get("reused_trial")
+    if reused is not None:  # the best trial ran its whole budget: its own weights were tested
+        assert reused == str(out / "trials" / f"trial_{int(best['trial']):03d}")
+        assert bs.seed == int(best["seed"]) and not (out / "best" / "model").exists()
+    else:
+        assert reused is None and bs.seed == study.seed
+        assert (out / "best" / "model" / "train_result.json").exists()
+    assert (out / "best" / "metrics.json").exists() and res.test_metrics
     html = (out / "report.html").read_text()
     assert "<img" in html and "validation split only" in html
 

@@ -210,9 +210,9 @@ class Run(NamedTuple):
         from .data.cache import PreparedDataset
 
         paths = RunPaths(run_dir)
+        model, loss, study = load_model(paths.root)  # names a folder that is no run at all first
         if not paths.data.exists():
             raise DataError(f"{paths.root} has no prepared data (RUN/data); run `seq2track run STUDY --out {paths.root}` first")
-        model, loss, study = load_model(paths.root)
         return cls(paths.root, model, loss, study, PreparedDataset.open(paths.data))
 
     @property
