@@ -176,6 +176,23 @@ def test_compare_cli_exit_status(tmp_path):
     assert missing.returncode == 2 and "metrics.json" in missing.stderr
 
 
+def test_compare_ignores_where_the_run_and_its_sibling_inputs_lie(tmp_path):
+    """The demo writes OUT/run and its inputs in OUT/sim: two OUTs in different places compare
+    the same; an input that really is elsewhere still differs."""
+    runs = []
+    for where in ("host/demo", "container/work/demo"):
+        out = tmp_path / where
+        (out / "run").mkdir(parents=True)
+        m = {"labels": {"source": f"bins overlapping a peak of {out / 'sim' / 'peaks.bed'}"},
+             "test": {"pearson": 0.5, "plot": str(out / "run" / "plots" / "a.png"),
+                      "reference": str(out / "sim" / "truth.bw") if where == "host/demo" else "/data/truth.bw"}}
+        (out / "run" / "metrics.json").write_text(json.dumps(m))
+        runs.append(out / "run")
+    status = {r.key: r.status for r in cmp.compare(*runs).rows if not r.key.startswith("weights.")}
+    assert status == {"labels.source": "same", "test.pearson": "same", "test.plot": "same",
+                      "test.reference": "differs"}
+
+
 # --- end to end ------------------------------------------------------------------------------------
 def test_a_reproduced_run_has_bit_identical_metrics_and_weights(tmp_path):
     """A tiny study run, then reproduced from its manifest alone: compare finds no difference."""

@@ -126,12 +126,15 @@ def _metrics(run_dir: Path) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise DataError(f"{p} is not valid JSON ({exc}); re-run the study") from None
     flat = flatten(data)
-    # paths inside the run differ only by the run directory's own name
-    root_strs = sorted({str(run_dir), str(run_dir.resolve())}, key=len, reverse=True)
+    # paths inside the run, or beside it (the demo's simulated inputs in OUT/sim next to OUT/run),
+    # differ only by where the run directory lies
+    roots = [(str(p), "RUN") for p in {run_dir, run_dir.resolve()}]
+    roots += [(str(p.parent), "RUN/..") for p in {run_dir, run_dir.resolve()} if p.parent != p.parent.parent]
+    roots.sort(key=lambda r: len(r[0]), reverse=True)
     for k, v in flat.items():
         if isinstance(v, str):
-            for r in root_strs:
-                v = v.replace(r, "RUN")
+            for r, name in roots:
+                v = v.replace(r, name)
             flat[k] = v
     return flat
 

@@ -136,7 +136,8 @@ class AugmentConfig(_Strict):
 
 
 #: the architectures seq2track builds itself (``model/architectures.py``); ``grelu.<Model>`` adds gReLU's
-NATIVE_ARCHITECTURES = ("dilated_cnn", "conv", "base_dilated", "kmer_ridge")
+#: ``imported``: a model brought in by ``seq2track import-model`` (RUN/model/imported.json), never trained here
+NATIVE_ARCHITECTURES = ("dilated_cnn", "conv", "base_dilated", "kmer_ridge", "imported")
 
 
 class ModelConfig(_Strict):
@@ -161,11 +162,19 @@ class ModelConfig(_Strict):
         raise ValueError(f"unknown arch {v!r}: use one of {', '.join(NATIVE_ARCHITECTURES)} or grelu.<Model>{hint}")
 
 
+#: ``train`` keys that say where a study trains (how many ranks), not what it trains: left out of
+#: ``Study.hash()`` and of the checkpoint's train key, so a run resumes on another device count
+LAUNCH_KEYS = ("devices", "num_nodes", "strategy")
+
+
 class TrainConfig(_Strict):
     loss: Literal["poisson", "mse", "bce", "multinomial"] = "poisson"
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(1e-4, ge=0)
-    batch_size: int = Field(64, gt=0)
+    batch_size: int = Field(
+        64, gt=0, description="windows per optimiser step on each rank (Lightning's convention); with several "
+        "devices the global batch is batch_size x devices x num_nodes",
+    )
     max_epochs: int = Field(20, gt=0)
     patience: int = Field(
         6, ge=0,
@@ -180,6 +189,18 @@ class TrainConfig(_Strict):
     rc_average_eval: bool = True
     num_workers: int = Field(0, ge=0)
     device: Literal["auto", "cpu", "gpu"] = "auto"
+    devices: int | Literal["auto"] = Field(
+        1, description="training processes (ranks) per machine, one per GPU (or per CPU process with device: cpu); "
+        "'auto' = every visible GPU (1 on a CPU-only machine). batch_size and num_workers are per rank: the "
+        "global batch is batch_size x devices x num_nodes (docs/scale.md says how to keep it when this changes)",
+    )
+    num_nodes: int = Field(1, ge=1, description="machines taking part (SLURM: --nodes); ranks = devices x num_nodes")
+    strategy: Literal["auto", "ddp", "ddp_spawn"] = Field(
+        "auto", description="how ranks are started (Lightning's DDP over torch.distributed; gloo on CPU, NCCL on GPU): "
+        "auto = one process when devices x num_nodes is 1, else ddp; ddp = the launcher re-runs this command once "
+        "per extra rank (CLI, scripts, srun, torchrun); ddp_spawn = ranks are forked from this process by "
+        "torch.multiprocessing (notebooks, pytest: anywhere the command cannot be re-run)",
+    )
     precision: Literal["32", "bf16-mixed", "16-mixed"] = "32"
     bce_threshold: float | None = Field(None, description="transformed-signal threshold that makes a bin positive (BCE)")
     pos_weight: float | None = Field(None, description="positive-class weight for BCE; null = unweighted")
@@ -188,8 +209,20 @@ class TrainConfig(_Strict):
         6144, gt=0,
         description="training windows per epoch: each epoch is a fresh seeded shuffle of the training split cut "
         "to this many windows, so validation, early stopping and checkpoints come at a fixed cadence whatever "
-        "the genome size; null = the whole training split every epoch",
+        "the genome size; null = the whole training split every epoch. Counted over all ranks together",
     )
+
+    @field_validator("devices", mode="before")
+    @classmethod
+    def _devices(cls, v: Any) -> Any:
+        if v == "auto" and isinstance(v, str):
+            return v
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(
+                "must be a whole number >= 1 or 'auto': e.g. `devices: 2` for two GPUs, or 1 (the default) "
+                "for one process"
+            )
+        return v
 
 
 class BaselineConfig(_Strict):
@@ -274,8 +307,9 @@ class Study(_Strict):
         return _hash(d)
 
     def hash(self) -> str:
-        """Stable hash of the whole study."""
-        return _hash(json.loads(self.model_dump_json()))
+        """Stable hash of the whole study, less the launch keys (``LAUNCH_KEYS``: where it runs, not what
+        it is), so a run can move to more or fewer devices and resume (docs/scale.md)."""
+        return _hash(json.loads(self.model_dump_json(exclude={"train": set(LAUNCH_KEYS)})))
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(json.loads(self.model_dump_json()), sort_keys=False)

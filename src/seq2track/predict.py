@@ -59,7 +59,8 @@ def predict_onehot(model: Any, loss: Any, x: np.ndarray, rc_perm: np.ndarray | N
 
     rc = (rc_perm is not None) if rc_average is None else bool(rc_average)
     model.eval()
-    device = next(model.parameters()).device
+    first = next(iter(model.parameters()), None)  # a parameter-free (imported) module runs on the CPU
+    device = first.device if first is not None else torch.device("cpu")
     outs = []
     with torch.inference_mode():
         for lo in range(0, len(x), batch_size):

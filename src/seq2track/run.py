@@ -44,9 +44,13 @@ def clear_run(run_dir: Path) -> None:
 
 
 def _prepare(study: Study, run_dir: Path, force: bool):
-    """The cache in ``RUN/data``: reused when its data hash matches; rebuilt under ``force``."""
+    """The cache in ``RUN/data``: reused when its data hash matches; rebuilt under ``force``.
+    A worker rank of a multi-device run waits for rank 0's cache instead (train/distributed.py)."""
     from .data.prepare import prepare
+    from .train.distributed import is_worker, wait_for_cache
 
+    if is_worker():
+        return wait_for_cache(study, RunPaths(run_dir).data)
     try:
         return prepare(study, RunPaths(run_dir).data)
     except DataError:
@@ -64,14 +68,18 @@ def run_study(study: Study, run_dir: str | Path, force: bool = False, progress_b
 
     from .pitfalls.audit import warn_if_unsound
 
+    from .train.distributed import is_worker
+
+    run_dir = Path(run_dir)
+    paths = RunPaths(run_dir)
+    if is_worker():  # a worker rank trains its shard and exits inside train_model; rank 0 does the rest
+        return train_model(study, _prepare(study, run_dir, force), run_dir, resume=True, progress_bar=False)
     for w in warn_if_unsound(study):
         sys.stderr.write(f"\n!!! WARNING (pitfall): {w}\n\n")
-    run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if force:
         clear_run(run_dir)
     check_run_dir(study, run_dir, force)
-    paths = RunPaths(run_dir)
     paths.write_study(study)
     timings: dict[str, float] = {}
     t = time.perf_counter()
@@ -98,8 +106,11 @@ def run_study(study: Study, run_dir: str | Path, force: bool = False, progress_b
 def train_only(study: Study, run_dir: str | Path, force: bool = False, progress_bar: bool | None = None):
     """``seq2track train``: prepare and train (no evaluation); returns the ``TrainResult``."""
     from .train import train_model
+    from .train.distributed import is_worker
 
     run_dir = Path(run_dir)
+    if is_worker():  # a worker rank: no clearing or writing, only its shard of the training
+        return train_model(study, _prepare(study, run_dir, force), run_dir, resume=True, progress_bar=False)
     run_dir.mkdir(parents=True, exist_ok=True)
     if force:
         clear_run(run_dir)

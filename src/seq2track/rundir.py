@@ -5,6 +5,7 @@ One place knows where a run keeps each file::
     RUN/study.yaml          the validated study (absolute paths)        RunPaths.study
     RUN/data/               the prepared cache (data/prepare.py)        RunPaths.data
     RUN/model/              last.ckpt, best.ckpt, train_result.json     RunPaths.model
+                            (imported.json + source file: import-model) RunPaths.imported
     RUN/history.csv         one row per epoch                           RunPaths.history
     RUN/metrics.json        val/test metrics (evaluate.py)              RunPaths.metrics
     RUN/predictions/        test.npz, val.npz                           RunPaths.prediction(split)
@@ -81,6 +82,11 @@ class RunPaths:
     @property
     def train_result(self) -> Path:
         return self.model / self.TRAIN_RESULT
+
+    @property
+    def imported(self) -> Path:
+        """``model/imported.json``: the adapter of a model brought in by ``import-model``."""
+        return self.model / "imported.json"
 
     @property
     def tracker(self) -> Path:
@@ -190,9 +196,37 @@ def load_model(run_dir: str | Path):
 
     paths = RunPaths(run_dir)
     study = paths.read_study()
+    if paths.imported.exists():  # brought in by `seq2track import-model`: its own source and adapter
+        return load_imported(paths, study), make_loss(study), study
     ckpt = paths.checkpoint()
     model = load_weights(make_model(study, len(study.tracks)), ckpt)
     return model, make_loss(study), study
+
+
+def trained_on(run_dir: str | Path) -> list[str] | None:
+    """Chromosomes the run's model was trained on: an imported model's declared or recorded
+    ``train_chroms`` (None when unknown), else the train split of the run's own cache."""
+    paths = RunPaths(run_dir)
+    if paths.imported.exists():
+        return json.loads(paths.imported.read_text())["adapter"].get("train_chroms")
+    if not (paths.data / "meta.json").exists():
+        raise DataError(f"{paths.root} has no prepared data (RUN/data): it is not a trained run directory")
+    from .data.cache import PreparedDataset
+
+    w = PreparedDataset(paths.data).windows
+    return sorted(w.loc[w["split"] == "train", "chrom"].unique())
+
+
+def load_imported(paths: RunPaths, study):
+    """The wrapped model of an imported run (``model/imported.json`` + its source file), eval mode."""
+    from .model.imported import Adapter, adapt, load_source
+
+    spec = json.loads(paths.imported.read_text())
+    adapter = Adapter.model_validate(spec["adapter"])
+    inner = load_source(adapter.format, paths.model / spec["file"])
+    w = study.windows
+    return adapt(inner, adapter, [t.name for t in study.tracks], w.input_length, w.n_bins, w.resolution,
+                 spec["transform"], spec["norm_state"]).eval()
 
 
 class Run(NamedTuple):

@@ -46,6 +46,8 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(Path("."), "--out", "-o", help="folder for audit.json (and the cache if none is given)"),
         cache: Path = typer.Option(None, "--cache", help="a prepared cache of STUDY (else prepared into OUT/cache-<hash>)"),
         eval_cache: Path = typer.Option(None, "--eval-cache", help="a prepared cache of --eval-study"),
+        model: Path = typer.Option(None, "--model", help="a run directory (trained, or from import-model): fail when "
+                                   "its model trained on the study's val/test chromosomes"),
     ) -> None:
         """Check a study for the field's pitfalls without training: prints pass/warn/fail, writes OUT/audit.json, exits 1 on any fail (for CI)."""  # noqa: E501
         from ..config import load_study
@@ -53,7 +55,7 @@ def register(app: typer.Typer) -> None:
 
         s = load_study(study)
         ev = load_study(eval_study) if eval_study is not None else None
-        res = run_audit(s, out=out, cache=cache, eval_study=ev, eval_cache=eval_cache)
+        res = run_audit(s, out=out, cache=cache, eval_study=ev, eval_cache=eval_cache, model=model)
         path = res.write(out)
         typer.echo(res.table())
         typer.echo(f"wrote {path}")

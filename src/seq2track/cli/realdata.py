@@ -145,3 +145,27 @@ def register(app: typer.Typer) -> None:
 
         s = write_predictions(run, out, chroms=chroms, track=track, residuals=residuals, bedgraph=bedgraph)
         typer.echo(f"wrote {s['path']}: track {s['track']}, {sum(s['bins'].values()):,} bins on {', '.join(s['chroms'])}")
+
+    @app.command("import-model")
+    def import_model_cmd(
+        study: Path = typer.Argument(..., help="the study YAML the model is judged on (its tracks, windows and splits)"),
+        model: Path = typer.Argument(..., help="a gReLU .ckpt, a TorchScript file or a torch.save'd module"),
+        out: Path = typer.Option(..., "--out", "-o", help="run directory to write"),
+        adapter: Optional[Path] = typer.Option(
+            None, "--adapter", help="YAML: input_length, resolution, tracks, track_map, output_transform, output_scale, "
+            "input_layout, train_chroms (a gReLU checkpoint supplies most of them)"),
+        fmt: Optional[str] = typer.Option(None, "--format", help="grelu | torchscript | torch (default: from the suffix)"),
+        evaluate: bool = typer.Option(True, "--evaluate/--no-evaluate", help="evaluate and write the report now"),
+    ) -> None:
+        """Bring in a model trained elsewhere as a run directory of STUDY: evaluate, audit --model, predict, interpret and the report work on it."""  # noqa: E501
+        from ..config import load_study
+        from ..model_import import describe, import_model, overlap_text
+        from ..run import evaluate_only
+
+        res = import_model(load_study(study), model, out, fmt=fmt, adapter_file=adapter)
+        typer.echo(f"imported {model} into {res.out}: {describe(res)}")
+        typer.echo(overlap_text(res))
+        if evaluate:
+            m = evaluate_only(res.out)
+            t = m.get("test", {})
+            typer.echo(f"test Pearson {t.get('pearson', float('nan')):.4f}, report {m['report']}")

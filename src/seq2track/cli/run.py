@@ -29,18 +29,36 @@ def _summary(m: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+_DEVICES_HELP = "training processes per machine (train.devices: a number or 'auto'); see docs/scale.md"
+_NODES_HELP = "machines taking part (train.num_nodes; SLURM: --nodes)"
+
+
+def _load(study: Path, devices: str | None, num_nodes: int | None):
+    """The study with the ``--devices`` / ``--num-nodes`` overrides (validated like the file)."""
+    from ..config import load_study, override
+
+    s = load_study(study)
+    changes: dict[str, Any] = {}
+    if devices is not None:
+        changes["train.devices"] = int(devices) if devices.strip().lstrip("-").isdigit() else devices.strip()
+    if num_nodes is not None:
+        changes["train.num_nodes"] = num_nodes
+    return override(s, changes) if changes else s
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def run(
         study: Path = typer.Argument(..., help="study YAML file"),
         out: Path = typer.Option(..., "--out", "-o", help="run directory"),
         force: bool = typer.Option(False, "--force", help="replace a run of another study in --out"),
+        devices: str | None = typer.Option(None, "--devices", help=_DEVICES_HELP),
+        num_nodes: int | None = typer.Option(None, "--num-nodes", help=_NODES_HELP),
     ) -> None:
         """Prepare, train, evaluate and report a study into one run directory (resumes if interrupted)."""
-        from ..config import load_study
         from ..run import run_study
 
-        m = run_study(load_study(study), out, force=force)
+        m = run_study(_load(study, devices, num_nodes), out, force=force)
         typer.echo(_summary(m))
         typer.echo(f"report: {m['report']}")
 
@@ -49,12 +67,13 @@ def register(app: typer.Typer) -> None:
         study: Path = typer.Argument(..., help="study YAML file"),
         out: Path = typer.Option(..., "--out", "-o", help="run directory"),
         force: bool = typer.Option(False, "--force", help="start over (replace a run in --out)"),
+        devices: str | None = typer.Option(None, "--devices", help=_DEVICES_HELP),
+        num_nodes: int | None = typer.Option(None, "--num-nodes", help=_NODES_HELP),
     ) -> None:
         """Prepare and train only; checkpoints go to RUN/model (resumes from last.ckpt)."""
-        from ..config import load_study
         from ..run import train_only
 
-        r = train_only(load_study(study), out, force=force)
+        r = train_only(_load(study, devices, num_nodes), out, force=force)
         typer.echo(
             f"trained {r.epochs_run} epochs{' (stopped early)' if r.stopped_early else ''}: best validation loss "
             f"{r.best_val_loss:.4f}, {r.windows_per_s:.0f} windows/s, "

@@ -291,6 +291,11 @@ def build_model(cfg: ModelConfig, n_tracks: int, input_length: int, n_bins: int,
             "arch kmer_ridge is not a torch model: fit it with seq2track.model.kmer.fit_kmer_ridge "
             "(or pick a neural arch such as dilated_cnn)"
         )
+    if arch == "imported":
+        raise ConfigError(
+            "arch imported is a model brought in by `seq2track import-model`: it is loaded from its run "
+            "directory (RUN/model/imported.json), not built or trained; re-import it, or pick a neural arch to train"
+        )
     if n_tracks <= 0:
         raise ConfigError(f"a model needs at least one track (got n_tracks={n_tracks}); check `tracks:`")
     _check_shapes(input_length, n_bins, resolution)

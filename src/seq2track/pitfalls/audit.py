@@ -230,6 +230,29 @@ def overlap_mask(train_ds, train_rows: np.ndarray, query_ds, query_rows: np.ndar
     return out
 
 
+def check_model_chroms(ds, model_dir: str | Path) -> Check:
+    """The model in ``model_dir`` (trained here or imported) never trained on the study's val/test chromosomes."""
+    from ..rundir import trained_on
+
+    trained = trained_on(model_dir)
+    if trained is None:
+        return Check("model_chromosomes", "warn", float("nan"),
+                     f"the training chromosomes of the model in {model_dir} are unknown: declare train_chroms "
+                     "in its adapter, or the test figures may include its training data")
+    seen = {canonical(c) for c in trained}
+    w = ds.windows
+    hit = {s: sorted(c for c in w.loc[w["split"] == s, "chrom"].unique() if canonical(c) in seen) for s in ("val", "test")}
+    n = sum(len(v) for v in hit.values())
+    if n == 0:
+        msg = f"the model in {model_dir} was trained on none of the study's val/test chromosomes"
+    else:
+        msg = ("the model in " + str(model_dir) + " was trained on the study's " +
+               "; ".join(f"{s} chromosomes {', '.join(v)}" for s, v in hit.items() if v) +
+               ": those figures are not held-out; choose split.test/split.val among chromosomes it never saw")
+    return Check("model_chromosomes", "fail" if n else "pass", n, msg,
+                 {"trained_on": sorted(trained), **{f"{s}_overlap": v for s, v in hit.items()}})
+
+
 def check_context_overlap(ds, eval_ds=None, study: Study | None = None) -> Check:
     shift = int((study or ds.study).train.augment.max_shift)
     qds, qrows = query_rows(ds, eval_ds)
@@ -346,11 +369,14 @@ def audit(
     eval_cache=None,
     declared: dict[str, str] | None = None,
     fit_on: str = "train",
+    model: str | Path | None = None,
 ) -> AuditResult:
     """Run every check; ``cache``/``eval_cache`` are prepared datasets or folders (else built in ``out``).
 
     ``declared``: supervised steps done outside the cache and where they were fitted
     (``{"kmer_selection": "all"}``); ``fit_on`` is passed to ``prepare`` when a cache is built.
+    ``model``: a run directory (trained, or from ``import-model``) whose training chromosomes are
+    checked against the study's val/test chromosomes.
     """
     from ..data.cache import PreparedDataset
     from ..data.prepare import prepare
@@ -375,6 +401,8 @@ def audit(
     ds = _open(cache, study, "cache")
     ev = _open(eval_cache, eval_study, "eval_cache") if eval_study is not None or eval_cache is not None else None
     checks.append(check_split(ds, ev))
+    if model is not None:
+        checks.append(check_model_chroms(ds, model))
     checks.append(check_context_overlap(ds, ev, study))
     dup, regions = check_near_duplicates(ds, ev, shift=int(study.train.augment.max_shift))
     checks.append(dup)

@@ -4,6 +4,9 @@
   :class:`TrainResult`;
 * ``module.py``: the LightningModule (steps, optimiser, LR schedule);
 * ``callbacks.py``: per-epoch history (``RUN/history.csv``), checkpoints, atomic checkpoint writes;
+* ``_lightning.py``: the Lightning classes themselves, at module level (``ddp_spawn`` pickles them);
+* ``distributed.py``: several ranks through Lightning's DDP (``train.devices / num_nodes /
+  strategy``): the sharded sampler, worker ranks, waiting for rank 0's cache (docs/scale.md);
 * ``tracking.py``: MLflow / W&B / TensorBoard loggers.
 
 Predictions come from ``seq2track.predict``; a trained run is opened with ``seq2track.rundir.Run``.

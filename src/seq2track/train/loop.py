@@ -13,6 +13,11 @@ history; the loader's shuffle and augmentation are functions of ``(seed, epoch, 
 and dropout is re-seeded from ``(seed, global step)`` before every step, so a run killed
 and resumed ends with the same weights as one that never stopped.
 
+Several devices or machines (``train.devices``, ``train.num_nodes``, ``train.strategy``) run
+Lightning's DDP: each rank trains on its own shard of the training windows (``distributed.py``),
+``train.batch_size`` is per rank, rank 0 alone writes the run directory, and the other ranks exit
+after ``fit`` (docs/scale.md).
+
 ``RUN/history.csv`` (one row per epoch) is always written; ``study.tracking`` adds MLflow
 (default: ``sqlite:///RUN/mlflow.db``, artefacts in ``RUN/mlartifacts``), W&B (offline unless
 ``WANDB_MODE`` says otherwise) or TensorBoard (``RUN/tensorboard``).
@@ -36,6 +41,8 @@ from ..errors import ConfigError, DataError
 from ..model.build import make_loss, make_model
 from ..rundir import RunPaths, load_weights
 from .callbacks import atomic_checkpoint_io, callbacks as make_callbacks, read_history, write_history
+from .distributed import (ReopenedWindows, check_launch, in_child_processes, is_worker, lightning_args, release_ranks,
+                          shard_loader)
 from .module import lightning_module, train_key
 from .tracking import log_run_info, make_logger, quiet
 
@@ -91,9 +98,11 @@ def train_model(
     run_dir = Path(run_dir)
     paths = RunPaths(run_dir)
     model_dir = paths.model
-    model_dir.mkdir(parents=True, exist_ok=True)
-    if not paths.study.exists():
-        paths.write_study(study)
+    worker = is_worker()  # a rank other than 0: trains, writes nothing, exits after fit
+    if not worker:
+        model_dir.mkdir(parents=True, exist_ok=True)
+        if not paths.study.exists():
+            paths.write_study(study)
     cfg = study.train
     epochs = int(max_epochs if max_epochs is not None else cfg.max_epochs)
     last = paths.last_ckpt
@@ -104,6 +113,8 @@ def train_model(
     if resume and done.exists():
         info = json.loads(done.read_text())
         if info.get("study_hash") == study.hash() and info.get("max_epochs") == epochs:
+            if worker:  # srun / torchrun started every rank: rank 0 loads the finished run
+                raise SystemExit(0)
             model = load_weights(make_model(study, n_tracks), Path(info["checkpoint"]))
             return TrainResult(
                 model=model, loss=loss, best_val_loss=info["best_val_loss"], epochs_run=info["epochs"],
@@ -111,10 +122,11 @@ def train_model(
                 checkpoint=Path(info["checkpoint"]), windows_per_s=info["windows_per_s"],
                 data_wait_fraction=info["data_wait_fraction"],
             )
-    if not resume:
-        for p in (last, paths.best_ckpt, done):
-            p.unlink(missing_ok=True)
-    done.unlink(missing_ok=True)
+    if not worker:
+        if not resume:
+            for p in (last, paths.best_ckpt, done):
+                p.unlink(missing_ok=True)
+        done.unlink(missing_ok=True)
 
     for split in ("train", "val"):
         if len(prepared.rows(split)) == 0:
@@ -123,31 +135,24 @@ def train_model(
     L.seed_everything(study.seed, workers=True, verbose=False)
     torch.use_deterministic_algorithms(True, warn_only=True)
     model = make_model(study, n_tracks)
-    train_dl = prepared.torch_dataset("train", augment=cfg.augment, seed=study.seed).loader(
-        cfg.batch_size, shuffle=True, num_workers=cfg.num_workers
-    )
-    steps = batches_per_epoch(study, len(train_dl))
-    module = lightning_module(study, model, loss, steps, epochs)
-    val_dl = prepared.torch_dataset("val", augment=None, seed=study.seed).loader(
-        max(cfg.batch_size, 128), shuffle=False, num_workers=cfg.num_workers
-    )
     if progress_bar is None:
         progress_bar = bool(getattr(sys.stderr, "isatty", lambda: False)())
     cbs, hist, ckpt = make_callbacks(study, model_dir, progress_bar, callbacks)
-    logger = make_logger(study, run_dir, log_to_tracker)
+    logger = make_logger(study, run_dir, log_to_tracker and not worker)
     accelerator = {"auto": "auto", "cpu": "cpu", "gpu": "gpu"}[cfg.device]
     precision = {"32": "32-true"}.get(cfg.precision, cfg.precision)
+    launch = lightning_args(study)
     trainer = L.Trainer(
         max_epochs=epochs,
         accelerator=accelerator,
-        devices=1,
+        **launch,
+        use_distributed_sampler=False,  # ShardSampler gives each rank its own windows
         precision=precision,
         deterministic=True if accelerator == "cpu" or not torch.cuda.is_available() else "warn",
         logger=logger,
         callbacks=cbs,
         gradient_clip_val=cfg.grad_clip,
         gradient_clip_algorithm="norm",
-        limit_train_batches=steps if steps < len(train_dl) else 1.0,
         num_sanity_val_steps=0,
         enable_progress_bar=progress_bar,
         enable_model_summary=False,
@@ -155,6 +160,22 @@ def train_model(
         log_every_n_steps=50,
         plugins=[atomic_checkpoint_io()],
     )
+    world = int(trainer.num_devices) * int(trainer.num_nodes)
+    check_launch(launch["strategy"], world)
+    # every rank validates the whole val split (the same loss on each: checkpoints and early stopping
+    # agree without a collective); the training windows are sharded (train/distributed.py)
+    spawned = in_child_processes(trainer)  # ddp_spawn (or Lightning's ddp_fork in a notebook)
+    train_ds = prepared.torch_dataset("train", augment=cfg.augment, seed=study.seed)
+    val_ds = prepared.torch_dataset("val", augment=None, seed=study.seed)
+    if spawned:
+        train_ds, val_ds = ReopenedWindows(train_ds), ReopenedWindows(val_ds)
+    train_dl = shard_loader(train_ds, cfg.batch_size, shuffle=True, seed=study.seed, world=world,
+                            num_workers=cfg.num_workers)
+    steps = batches_per_epoch(study, len(train_dl), world)
+    trainer.limit_train_batches = steps if steps < len(train_dl) else 1.0
+    module = lightning_module(study, model, loss, steps, epochs)
+    val_dl = shard_loader(val_ds, max(cfg.batch_size, 128), shuffle=False, seed=study.seed, world=1,
+                          num_workers=cfg.num_workers, name="val")
     ckpt_path = str(last) if (resume and last.exists()) else None
     if ckpt_path is not None:
         key = torch.load(last, map_location="cpu", weights_only=False).get("s2t_train_key")
@@ -165,35 +186,43 @@ def train_model(
             )
     if logger and ckpt_path is None:
         log_run_info(logger, study, run_dir, None, None)
-    trainer.fit(module, train_dataloaders=train_dl, val_dataloaders=val_dl, ckpt_path=ckpt_path)
+    with release_ranks():
+        trainer.fit(module, train_dataloaders=train_dl, val_dataloaders=val_dl, ckpt_path=ckpt_path)
+    if worker:  # rank 0 owns the run directory and evaluates once, on the saved weights
+        raise SystemExit(0)
     if trainer.interrupted:  # Ctrl-C: last.ckpt holds the last finished epoch; do not mark the run done
         raise KeyboardInterrupt(f"training interrupted; resume with the same command (continues from {last})")
 
+    # under ddp_spawn the ranks ran in child processes: read what rank 0 of them wrote
     best = Path(ckpt.best_model_path) if ckpt.best_model_path else last
     model = load_weights(model, best)
-    rows = hist.rows
+    rows = read_history(run_dir) if spawned else hist.rows
     write_history(paths.history, rows)
-    best_val = float(ckpt.best_model_score) if ckpt.best_model_score is not None else float("nan")
+    if ckpt.best_model_score is not None and not spawned:
+        best_val = float(ckpt.best_model_score)
+    else:
+        vals = [r["val_loss"] for r in rows if np.isfinite(r.get("val_loss", np.nan))]
+        best_val = float(min(vals)) if vals else float("nan")
     wps = _weighted(rows, "windows_per_s")
     wait = _weighted(rows, "data_wait_fraction")
-    stopped = bool(trainer.should_stop) and len(rows) < epochs
+    stopped = (bool(trainer.should_stop) or spawned) and len(rows) < epochs
     result = TrainResult(
         model=model, loss=loss, best_val_loss=best_val, epochs_run=len(rows), stopped_early=stopped,
         history=rows, checkpoint=best, windows_per_s=wps, data_wait_fraction=wait,
     )
-    info = {**result.summary(), "study_hash": study.hash(), "max_epochs": epochs}
+    info = {**result.summary(), "study_hash": study.hash(), "max_epochs": epochs, "world_size": world}
     log_run_info(logger, study, run_dir, best, info)
     atomic.write_json(done, info)
     return result
 
 
-def batches_per_epoch(study: Study, n_batches: int) -> int:
-    """Training batches per epoch: the loader's ``n_batches`` cut by ``train.epoch_windows`` and
-    ``train.limit_train_batches``."""
+def batches_per_epoch(study: Study, n_batches: int, world: int = 1) -> int:
+    """Training batches per epoch and rank: the loader's ``n_batches`` cut by ``train.epoch_windows``
+    (windows over all ``world`` ranks, ``batch_size`` each per step) and ``train.limit_train_batches``."""
     cfg = study.train
     steps = n_batches
     if cfg.epoch_windows:
-        steps = min(steps, -(-cfg.epoch_windows // cfg.batch_size))
+        steps = min(steps, -(-cfg.epoch_windows // (cfg.batch_size * max(1, world))))
     if cfg.limit_train_batches:
         steps = min(steps, cfg.limit_train_batches)
     return max(1, steps)

@@ -32,6 +32,10 @@ def quiet() -> None:
     warnings.filterwarnings("ignore", message=".*Checkpoint directory.*exists and is not empty.*")
     warnings.filterwarnings("ignore", message=".*is an invalid version.*")
     warnings.filterwarnings("ignore", message=".*`isinstance\\(treespec, LeafSpec\\)`.*")
+    # several ranks: every rank computes the same val loss on the whole val split (no sync needed);
+    # History gathers its sums with Lightning's all_gather, which calls a deprecated torch function
+    warnings.filterwarnings("ignore", message=".*sync_dist=True.*")
+    warnings.filterwarnings("ignore", message=".*all_gather is deprecated.*")
 
 
 def make_logger(study: Study, run_dir: Path, enabled: bool):

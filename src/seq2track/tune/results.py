@@ -70,6 +70,23 @@ def plain(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else v
 
 
+def _trial_outcome(paths) -> dict[str, Any]:
+    """Best val loss, epochs run and early stop of a finished trial.
+
+    From ``train_result.json`` when ``train_model`` returned; else from ``history.csv``: ASHA
+    stops a trial at ``max_t`` right after its last report, which can come before
+    ``train_model`` writes its result (the last epoch's checkpoint is saved by then).
+    """
+    if paths.train_result.exists():
+        info = json.loads(paths.train_result.read_text())
+        return {"best_val_loss": info["best_val_loss"], "epochs_run": info["epochs"],
+                "stopped_early": info["stopped_early"]}
+    from ..train.callbacks import read_history
+
+    hist = read_history(paths.root)
+    return {"best_val_loss": min(r["val_loss"] for r in hist), "epochs_run": len(hist), "stopped_early": False}
+
+
 def retrain_and_test(best: Study, prepared, run_dir: Path, trial_dir: Path | None = None
                      ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Evaluate the selected config on the test split, training it at most once.
@@ -83,12 +100,11 @@ def retrain_and_test(best: Study, prepared, run_dir: Path, trial_dir: Path | Non
     from ..rundir import RunPaths, load_model
     from ..train import train_model
 
-    if trial_dir is not None and (trial_dir / TRIAL_DONE).exists():
+    paths = RunPaths(trial_dir) if trial_dir is not None else None
+    if paths is not None and paths.best_ckpt.exists():
         model, loss, trained = load_model(trial_dir)
-        info = json.loads(RunPaths(trial_dir).train_result.read_text())
+        retrain = {"reused_trial": str(trial_dir), **_trial_outcome(paths)}
         RunPaths(run_dir).write_study(trained)
-        retrain = {"reused_trial": str(trial_dir), "best_val_loss": info["best_val_loss"],
-                   "epochs_run": info["epochs"], "stopped_early": info["stopped_early"]}
         metrics = evaluate_run(trained, prepared, run_dir, model=model, loss=loss)
     else:
         res = train_model(best, prepared, run_dir, resume=True, log_to_tracker=False, progress_bar=False)

@@ -24,7 +24,9 @@ def trial_seed(study_seed: int, index: int) -> int:
 
 def trial_study(study: Study, params: dict[str, Any], seed: int, max_epochs: int, gpus: float = 0.0) -> Study:
     """The study one trial trains: the sampled ``params``, its seed, the epoch cap and device."""
-    changes = {**params, "seed": int(seed), "train.max_epochs": int(max_epochs)}
+    # one rank per trial: Ray gives each trial its own CPUs/GPU, and a trial cannot re-launch itself (ddp)
+    changes = {**params, "seed": int(seed), "train.max_epochs": int(max_epochs), "train.devices": 1,
+               "train.num_nodes": 1, "train.strategy": "auto"}
     if gpus <= 0:
         changes["train.device"] = "cpu"  # never take a GPU that Ray did not give the trial
     return override(study, changes)
