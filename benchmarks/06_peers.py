@@ -143,7 +143,9 @@ def arm_grelu(out, study, prepared, budget):
     sizes = {c: n for c, n in (ln.split("\t") for ln in Path(str(genome) + ".sizes").read_text().split("\n") if ln)}
     tr = tr[(tr["start"] >= 3) & (tr["end"] + 3 <= tr["chrom"].map(lambda c: int(sizes[c])))].reset_index(drop=True)
     tr, epochs = budgeted(tr, budget, study.seed)
-    train = BigWigSeqDataset(tr, rc=True, max_seq_shift=3, seed=study.seed, **kw)
+    # augment_mode "random": one random RC/shift per window per epoch, as ours does (gReLU's default
+    # "serial" makes an epoch every window x 14 augmentations: 14 times the budget)
+    train = BigWigSeqDataset(tr, rc=True, max_seq_shift=3, seed=study.seed, augment_mode="random", **kw)
     val = BigWigSeqDataset(va, **kw)
     torch.manual_seed(study.seed)
     lm = LightningModel(

@@ -120,12 +120,28 @@ def register(app: typer.Typer) -> None:
         baselines: int = typer.Option(4, "--baselines", help="dinucleotide-shuffled baselines for IG", min=1),
         ig_steps: int = typer.Option(32, "--ig-steps", help="integration steps for IG", min=2),
         seed: int = typer.Option(None, "--seed", help="random seed (default: the study's)"),
+        method: str = typer.Option(None, "--method", help="deepliftshap|ism|ig over --n windows: arrays for "
+                                   "modisco-lite (ohe.npz, hyp.npz) + a per-base bigWig, instead of logos"),
+        regions: str = typer.Option("test", "--regions", help="with --method: test, all or a BED path"),
+        n: int = typer.Option(1000, "--n", help="with --method: number of windows", min=1),
+        shuffles: int = typer.Option(10, "--shuffles", help="with --method: dinucleotide-shuffled references", min=1),
+        out: Path = typer.Option(None, "--out", "-o", help="with --method: output folder "
+                                 "(default RUN/interpret/attributions/METHOD)"),
     ) -> None:
-        """In-silico mutagenesis + Integrated Gradients as sequence logos -> RUN/interpret/attributions/."""
+        """ISM + IG logos of a few windows, or (--method) attributions of many windows -> RUN/interpret/attributions/."""
         from ..rundir import Run
         from ..interpret.ism import run_attribute
 
         r = Run.open(run)
+        if method is not None:
+            from ..interpret.deeplift import run_attribute_many
+
+            m = run_attribute_many(r, method, regions=regions, n=n, track=track, n_shuffles=shuffles, seed=seed,
+                                   out=out)
+            typer.echo(f"{m['method']}: {m['n']} windows; explained: {m['scalar']}; max |sum(attr) - (pred - ref)| "
+                       f"{m['max_abs_delta']} (max |pred - ref| {m['max_abs_pred_minus_ref']})")
+            typer.echo(f"wrote {', '.join(m['files'])} to {m['dir']}")
+            return
         s = run_attribute(r, region=region, top=top, span=span, track=track, n_baselines=baselines,
                           ig_steps=ig_steps, seed=seed)
         for w in s["windows"]:
