@@ -82,3 +82,38 @@ def test_audit_of_a_prepared_peak_study_is_clean(tmp_path):
     assert a["negatives_shared_between_splits"] == 0 and a["positives_overlapping_negatives"] == 0
     assert a["peaks_overlapping_peaks_of_other_splits"] == 0  # chromosome split
     assert a["problems"] == []
+
+
+def test_a_peak_centred_run_reports_peaks_and_negatives_apart_and_the_audit_checks_the_design(tmp_path):
+    """simulate -> peak-centred study -> run_study (tiny CNN, 1 epoch): metrics.json's test split
+    has per-track counts at peaks and at negatives apart; the audit adds the peak-design check."""
+    pytest.importorskip("lightning")
+    import json
+
+    from seq2track.config import load_study, override
+    from seq2track.data.simulate import simulate
+    from seq2track.pitfalls.audit import audit
+    from seq2track.run import run_study
+
+    sim = simulate(tmp_path / "sim", seed=0, n_chroms=4, length=100_000, depth=3.0)
+    text = Path(sim.study_path).read_text().replace(
+        "windows: {input_length: 2048, target_length: 256, resolution: 32, stride: 256}",
+        "windows: {strategy: peaks, peaks: peaks.bed, negatives: {gc_bins: 5}, "
+        "input_length: 2048, target_length: 256, resolution: 32, stride: 64}",
+    )
+    p = tmp_path / "sim" / "peaks_study.yaml"
+    p.write_text(text)
+    study = override(load_study(p), {"model.channels": 8, "model.n_dilated": 2, "train.max_epochs": 1,
+                                     "train.epoch_windows": 256, "tracking": "none",
+                                     "evaluate.browser_region_bp": 1024})
+    run_study(study, tmp_path / "run", progress_bar=False)
+    m = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    pw = m["test"]["peak_windows"]
+    assert set(pw) == set(m["track_names"])
+    for t in pw.values():
+        assert t["peaks"]["n"] > 0 and t["negatives"]["n"] > 0
+        assert 0 < t["prevalence"] < 1 and 0 <= t["auprc"] <= 1
+        assert t["jsd_median_peaks"] is None or 0 <= t["jsd_median_peaks"] <= 1
+    res = audit(study, out=tmp_path / "audit", cache=tmp_path / "run" / "data")
+    check = {c.name: c for c in res.checks}["peak_windows"]
+    assert check.status in ("pass", "warn") and check.details["negatives_shared_between_splits"] == 0

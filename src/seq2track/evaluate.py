@@ -183,6 +183,17 @@ def predict_baseline(baseline, prepared, rows: np.ndarray, chunk: int = 4096) ->
     return out
 
 
+def _peak_window_metrics(prepared, rows: np.ndarray, pred: np.ndarray, names: list[str]) -> dict[str, Any]:
+    """Per track: window counts (track units, summed over the target bins) at peaks and at the
+    GC-matched negatives apart, auPRC of peaks vs negatives, profile JSD (``evaluate_peaks``)."""
+    from .evaluate_peaks import peak_metrics
+
+    w = prepared.all_windows
+    is_peak = w.loc[w["keep"], "kind"].to_numpy()[rows] == "peak"  # kept rows, in ``windows`` order
+    p, o = prepared.to_track_units(pred), prepared.raw_targets(rows)
+    return {n: peak_metrics(p[:, t].sum(-1), o[:, t].sum(-1), is_peak, p[:, t], o[:, t]) for t, n in enumerate(names)}
+
+
 def evaluate_run(study: Study, prepared, run_dir: str | Path, model=None, loss=None) -> dict[str, Any]:
     """Evaluate the run in ``run_dir`` (its best model unless ``model``/``loss`` are given) on
     val and test; write ``metrics.json``, predictions and plots; return the metrics."""
@@ -220,6 +231,8 @@ def evaluate_run(study: Study, prepared, run_dir: str | Path, model=None, loss=N
         pred = predict(model, loss, prepared, rows, rc_average=study.train.rc_average_eval)
         lab = _labels(study, prepared, rows, obs, thr, peaks)
         out[split] = score(pred, obs, lab, names)
+        if "kind" in prepared.all_windows and getattr(loss, "name", "") != "bce":  # peak-centred windows
+            out[split]["peak_windows"] = _peak_window_metrics(prepared, rows, pred, names)
         d = {"rows": rows, "pred": pred, "obs": obs, "labels": lab}
         if baseline is not None:
             bpred = predict_baseline(baseline, prepared, rows)

@@ -253,6 +253,19 @@ def check_model_chroms(ds, model_dir: str | Path) -> Check:
                  {"trained_on": sorted(trained), **{f"{s}_overlap": v for s, v in hit.items()}})
 
 
+def check_peak_windows(ds) -> Check:
+    """A peak-centred cache (``windows.strategy: peaks``): negatives not shared between splits, not
+    overlapping positives, no peak window overlapping a peak of another split (fail); GC of
+    positives vs negatives per split (warn)."""
+    from ..evaluate_peaks import audit_peak_windows
+
+    res = audit_peak_windows(ds.all_windows)
+    leaks = [p for p in res["problems"] if "GC" not in p]
+    status = "fail" if leaks else ("warn" if res["problems"] else "pass")
+    msg = "; ".join(res["problems"]) or "negatives are split-specific, away from peaks, and GC-matched to the peaks"
+    return Check("peak_windows", status, len(res["problems"]), msg, res)
+
+
 def check_context_overlap(ds, eval_ds=None, study: Study | None = None) -> Check:
     shift = int((study or ds.study).train.augment.max_shift)
     qds, qrows = query_rows(ds, eval_ds)
@@ -403,6 +416,8 @@ def audit(
     checks.append(check_split(ds, ev))
     if model is not None:
         checks.append(check_model_chroms(ds, model))
+    if "kind" in getattr(ds, "all_windows", {}):
+        checks.append(check_peak_windows(ds))
     checks.append(check_context_overlap(ds, ev, study))
     dup, regions = check_near_duplicates(ds, ev, shift=int(study.train.augment.max_shift))
     checks.append(dup)
