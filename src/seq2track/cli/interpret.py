@@ -151,3 +151,20 @@ def register(app: typer.Typer) -> None:
             )
         typer.echo(f"wrote {r.out / 'attributions'}")
         _report(r.dir)
+
+    @app.command()
+    def motifs(
+        attr_dir: Path = typer.Argument(..., help="a folder written by `seq2track attribute RUN --method deepliftshap --out DIR`"),
+        release: str = typer.Option("JASPAR2024", "--jaspar", help="pyjaspar release matched against"),
+        tax_group: str = typer.Option(None, "--tax-group", help="JASPAR CORE taxonomic group, e.g. fungi, vertebrates"),
+        max_seqlets: int = typer.Option(2000, "--max-seqlets", help="seqlets per sign given to modisco-lite", min=10),
+        q_max: float = typer.Option(0.05, "--q", help="q-value below which a TOMTOM match is reported as significant"),
+    ) -> None:
+        """TF-MoDISco (modisco-lite) patterns of the attributions, each matched to JASPAR by TOMTOM -> DIR/patterns.{tsv,json}."""
+        from ..interpret.modisco import run_motifs
+
+        rows = run_motifs(attr_dir, release=release, tax_group=tax_group, max_seqlets=max_seqlets, q_max=q_max)
+        for r in rows:
+            typer.echo(f"{r['sign']} pattern {r['index']}: {r['n_seqlets']} seqlets, {r['width']} bp; best match "
+                       f"{r['match_id']} {r['match_name']} (q {r['q_value']:.2g}{', significant' if r['significant'] else ''})")
+        typer.echo(f"{len(rows)} patterns; wrote {Path(attr_dir) / 'patterns.tsv'}")
