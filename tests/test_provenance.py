@@ -191,6 +191,17 @@ def test_compare_ignores_where_the_run_and_its_sibling_inputs_lie(tmp_path):
     status = {r.key: r.status for r in cmp.compare(*runs).rows if not r.key.startswith("weights.")}
     assert status == {"labels.source": "same", "test.pearson": "same", "test.plot": "same",
                       "test.reference": "differs"}
+    # a run written inside a container at /work/demo/run, read here from its bind mount: metrics.json's
+    # run_dir says where it was written, and its paths compare relative to that
+    inside = tmp_path / "mount" / "demo"
+    (inside / "run").mkdir(parents=True)
+    m = {"run_dir": "/work/demo/run", "labels": {"source": "bins overlapping a peak of /work/demo/sim/peaks.bed"},
+         "test": {"pearson": 0.5, "plot": "/work/demo/run/plots/a.png", "reference": "/work/demo/sim/truth.bw"}}
+    (inside / "run" / "metrics.json").write_text(json.dumps(m))
+    host = json.loads((runs[0] / "metrics.json").read_text())
+    (runs[0] / "metrics.json").write_text(json.dumps({"run_dir": str(runs[0]), **host}))
+    status = {r.key: r.status for r in cmp.compare(runs[0], inside / "run").rows if not r.key.startswith("weights.")}
+    assert set(status.values()) == {"same"}, status
 
 
 # --- end to end ------------------------------------------------------------------------------------

@@ -127,9 +127,13 @@ def _metrics(run_dir: Path) -> dict[str, Any]:
         raise DataError(f"{p} is not valid JSON ({exc}); re-run the study") from None
     flat = flatten(data)
     # paths inside the run, or beside it (the demo's simulated inputs in OUT/sim next to OUT/run),
-    # differ only by where the run directory lies
-    roots = [(str(p), "RUN") for p in {run_dir, run_dir.resolve()}]
-    roots += [(str(p.parent), "RUN/..") for p in {run_dir, run_dir.resolve()} if p.parent != p.parent.parent]
+    # differ only by where the run directory lies; ``run_dir`` in metrics.json is where it was
+    # written (e.g. /work/demo inside a container whose /work is bind-mounted elsewhere here)
+    dirs = {run_dir, run_dir.resolve()}
+    if isinstance(flat.get("run_dir"), str):
+        dirs.add(Path(flat["run_dir"]))
+    roots = [(str(p), "RUN") for p in dirs]
+    roots += [(str(p.parent), "RUN/..") for p in dirs if p.parent != p.parent.parent]
     roots.sort(key=lambda r: len(r[0]), reverse=True)
     for k, v in flat.items():
         if isinstance(v, str):

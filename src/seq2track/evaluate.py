@@ -279,6 +279,7 @@ def evaluate_run(study: Study, prepared, run_dir: str | Path, model=None, loss=N
         info = json.loads(done.read_text())
         out["train"] = {k: info.get(k) for k in ("windows_per_s", "data_wait_fraction", "epochs", "best_val_loss",
                                                  "stopped_early")}
+    out["run_dir"] = str(Path(run_dir).resolve())  # where it was written: `compare` reads paths relative to it
     out["resolution"] = prepared.resolution
     out["transform"] = prepared.transform
     out["track_names"] = names
