@@ -76,7 +76,7 @@ RUN useradd --create-home --uid 1000 seq2track && mkdir -p /work && chown seq2tr
 USER 1000
 WORKDIR /work
 
-# `tutorials` executes every tutorial notebook (jupytext + nbclient) into /work/tutorials;
+# `tutorials` executes every tutorial notebook (jupytext + nbclient: tutorials/_execute.py) into /work/tutorials;
 # any other arguments run as a command.
-ENTRYPOINT ["/bin/sh", "-c", "if [ \"$1\" = tutorials ]; then shift; mkdir -p /work/tutorials && cp /opt/seq2track/tutorials/*.py /work/tutorials/ && cd /work/tutorials && exec jupytext --to ipynb --set-kernel python3 --execute \"$@\" ./*.py; fi; exec \"$@\"", "--"]
+ENTRYPOINT ["/bin/sh", "-c", "if [ \"$1\" = tutorials ]; then shift; mkdir -p /work/tutorials && cp /opt/seq2track/tutorials/*.py /work/tutorials/ && cd /work/tutorials && exec python _execute.py \"$@\" ./[0-9][0-9]*.py; fi; exec \"$@\"", "--"]
 CMD ["seq2track", "demo", "--out", "/work/demo"]
