@@ -64,9 +64,8 @@ def test_audit_finds_each_planted_problem():
     assert len(b["problems"]) == 4
 
 
-def test_audit_of_a_prepared_peak_study_is_clean(tmp_path):
-    from seq2track.config import load_study
-    from seq2track.data.prepare import prepare
+def _peak_study_file(tmp_path: Path) -> Path:
+    """The simulator's study (4 x 100 kb) turned into a peak-centred one: summit windows + GC-matched negatives."""
     from seq2track.data.simulate import simulate
 
     sim = simulate(tmp_path / "sim", seed=0, n_chroms=4, length=100_000, depth=3.0)
@@ -77,6 +76,14 @@ def test_audit_of_a_prepared_peak_study_is_clean(tmp_path):
     )
     p = tmp_path / "sim" / "peaks_study.yaml"
     p.write_text(text)
+    return p
+
+
+def test_audit_of_a_prepared_peak_study_is_clean(tmp_path):
+    from seq2track.config import load_study
+    from seq2track.data.prepare import prepare
+
+    p = _peak_study_file(tmp_path)
     ds = prepare(load_study(p), tmp_path / "prep")
     a = audit_peak_windows(ds.all_windows, ks_limit=0.5)
     assert a["negatives_shared_between_splits"] == 0 and a["positives_overlapping_negatives"] == 0
@@ -91,18 +98,10 @@ def test_a_peak_centred_run_reports_peaks_and_negatives_apart_and_the_audit_chec
     import json
 
     from seq2track.config import load_study, override
-    from seq2track.data.simulate import simulate
     from seq2track.pitfalls.audit import audit
     from seq2track.run import run_study
 
-    sim = simulate(tmp_path / "sim", seed=0, n_chroms=4, length=100_000, depth=3.0)
-    text = Path(sim.study_path).read_text().replace(
-        "windows: {input_length: 2048, target_length: 256, resolution: 32, stride: 256}",
-        "windows: {strategy: peaks, peaks: peaks.bed, negatives: {gc_bins: 5}, "
-        "input_length: 2048, target_length: 256, resolution: 32, stride: 64}",
-    )
-    p = tmp_path / "sim" / "peaks_study.yaml"
-    p.write_text(text)
+    p = _peak_study_file(tmp_path)
     study = override(load_study(p), {"model.channels": 8, "model.n_dilated": 2, "train.max_epochs": 1,
                                      "train.epoch_windows": 256, "tracking": "none",
                                      "evaluate.browser_region_bp": 1024})
