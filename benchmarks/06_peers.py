@@ -66,9 +66,8 @@ def coords(prepared, split: str):
 
     rows = prepared.rows(split)
     w = prepared.windows.iloc[rows]
-    start = w["start"].to_numpy() if "start" in w else None
-    df = pd.DataFrame({"chrom": w["chrom"].to_numpy(), "start": start,
-                       "end": start + prepared.input_length})
+    start = w["start"].to_numpy()
+    df = pd.DataFrame({"chrom": w["chrom"].to_numpy(), "start": start, "end": start + prepared.input_length})
     return rows, df
 
 

@@ -4,7 +4,7 @@
 source file into ``OUT/model/``, writes ``OUT/model/imported.json`` (the validated adapter, the
 study's transform and normaliser, the source's sha256) and ``OUT/study.yaml`` (``model.arch:
 imported``, ``train.loss: mse``: the wrapped model outputs the study's transformed units).
-``evaluate``, ``audit --model``, ``predict``, ``interpret`` and the report then open it through
+``evaluate``, ``audit --model`` (the same ``model_chromosomes`` check ``import_model`` reports), ``predict``, ``interpret`` and the report then open it through
 ``Run.open`` like any trained run; the caller evaluates it (``run.evaluate_only``).
 
 The adapter comes from a YAML file (:class:`seq2track.model.imported.Adapter`'s keys) and, for a
@@ -35,7 +35,13 @@ SUFFIX_FORMAT = {".ckpt": "grelu", ".ts": "torchscript", ".pt": "torchscript", "
 class ImportResult:
     out: Path
     adapter: dict[str, Any]
-    overlap: dict[str, list[str]]  # {"test": [...], "val": [...]}: study chromosomes the model trained on
+    check: Any  # the audit's ``model_chromosomes`` Check of this model against the study's splits
+
+    @property
+    def overlap(self) -> dict[str, list[str]]:
+        """``{"val": [...], "test": [...]}``: study chromosomes the model trained on ({} when unknown)."""
+        d = self.check.details
+        return {s: d[f"{s}_overlap"] for s in ("val", "test")} if "val_overlap" in d else {}
 
 
 def read_adapter(path: str | Path | None) -> dict[str, Any]:
@@ -76,18 +82,6 @@ def build_adapter(source: Path, fmt: str | None, declared: dict[str, Any], where
         raise ConfigError(f"{where} of {source.name}: " + "; ".join(msgs) + " (declare it in the --adapter YAML)") from None
 
 
-def chrom_overlap(adapter, prepared) -> dict[str, list[str]]:
-    """Study chromosomes of each evaluated split that the imported model was trained on."""
-    if adapter.train_chroms is None:
-        return {}
-    from .io.chroms import canonical
-
-    trained = {canonical(c) for c in adapter.train_chroms}
-    w = prepared.windows
-    return {split: sorted(c for c in w.loc[w["split"] == split, "chrom"].unique() if canonical(c) in trained)
-            for split in ("val", "test")}
-
-
 def import_model(study: Study, source: str | Path, out: str | Path, fmt: str | None = None,
                  adapter_file: str | Path | None = None) -> ImportResult:
     """Write run directory ``out`` for ``study`` around the model in ``source`` (not evaluated yet)."""
@@ -113,20 +107,14 @@ def import_model(study: Study, source: str | Path, out: str | Path, fmt: str | N
     except (ConfigError, DataError):
         paths.imported.unlink()
         raise
-    return ImportResult(paths.root, adapter.model_dump(), chrom_overlap(adapter, prepared))
+    from .pitfalls.audit import check_model_chroms
+
+    return ImportResult(paths.root, adapter.model_dump(), check_model_chroms(prepared, paths.root))
 
 
 def overlap_text(res: ImportResult) -> str:
-    """One line on the imported model's training chromosomes against the study's val/test ones."""
-    if not res.overlap:
-        return ("the imported model's training chromosomes are unknown: declare train_chroms in the adapter, "
-                "or its test figures may be inflated by training data")
-    hit = {k: v for k, v in res.overlap.items() if v}
-    if not hit:
-        return "the imported model was not trained on any of the study's val/test chromosomes"
-    return ("WARNING: the imported model was trained on the study's " +
-            "; ".join(f"{k} chromosomes {', '.join(v)}" for k, v in hit.items()) +
-            ": its figures there are not held-out; pick test chromosomes it never saw (split.test)")
+    """The audit's one line on the model's training chromosomes against the study's val/test ones."""
+    return ("WARNING: " if res.check.status != "pass" else "") + res.check.message
 
 
 def describe(res: ImportResult) -> str:

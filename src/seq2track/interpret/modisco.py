@@ -67,11 +67,10 @@ def jaspar_matrices(release: str = "JASPAR2024", tax_group: str | None = None) -
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ms = jaspardb(release=release).fetch_motifs(collection="CORE", tax_group=[tax_group] if tax_group else None)
-    out = []
-    for m in ms:
-        c = np.array([m.counts[b] for b in "ACGT"], dtype=np.float64)
-        out.append((m.matrix_id, m.name, c / c.sum(0, keepdims=True)))
-    return out
+    from .motifs import Motif
+
+    return [(m.matrix_id, m.name, Motif.from_counts(m.matrix_id, m.name, np.array([m.counts[b] for b in "ACGT"]),
+                                                    source=f"pyjaspar {release}").prob) for m in ms]
 
 
 def match(patterns: list[dict[str, Any]], db: list[tuple[str, str, np.ndarray]], q_max: float = 0.05) -> list[dict]:

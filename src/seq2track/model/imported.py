@@ -52,7 +52,6 @@ class Adapter(BaseModel):
     train_chroms: list[str] | None = Field(None, description="chromosomes the model was trained on (None: unknown)")
     val_chroms: list[str] | None = None
     source: str = ""
-    notes: str = ""
 
 
 # --- elementwise transforms in torch (the numpy ones live in data/transforms.py) -----------------

@@ -244,7 +244,7 @@ def check_model_chroms(ds, model_dir: str | Path) -> Check:
     hit = {s: sorted(c for c in w.loc[w["split"] == s, "chrom"].unique() if canonical(c) in seen) for s in ("val", "test")}
     n = sum(len(v) for v in hit.values())
     if n == 0:
-        msg = f"the model in {model_dir} was trained on none of the study's val/test chromosomes"
+        msg = f"the model in {model_dir} was not trained on any of the study's val/test chromosomes"
     else:
         msg = ("the model in " + str(model_dir) + " was trained on the study's " +
                "; ".join(f"{s} chromosomes {', '.join(v)}" for s, v in hit.items() if v) +

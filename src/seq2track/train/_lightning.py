@@ -45,7 +45,6 @@ class SeqModule(L.LightningModule):
         """``study.train``."""
         return self.s2t_study.train
 
-
     def forward(self, x):
         return self.model(x)
 
@@ -94,7 +93,7 @@ class SeqModule(L.LightningModule):
             return
         # step the plateau scheduler here, before the epoch's checkpoints are written,
         # so that last.ckpt holds the scheduler state of the finished epoch
-        if self.cfg.schedule == "plateau" and self.sched is not None and not self.trainer.sanity_checking:
+        if self.cfg.schedule == "plateau" and self.sched is not None:
             if self.global_step >= self.warm_steps:
                 self.sched.step(val)
 
@@ -208,8 +207,6 @@ class History(L.Callback):
         windows; the slowest rank's times (every rank waits for it at each all-reduce)."""
         if trainer.world_size <= 1:
             return self.loss_sum, float(self.n), self.step_s, self.wait_s
-        import torch
-
         mine = torch.tensor([self.loss_sum, float(self.n), self.step_s, self.wait_s], dtype=torch.float64)
         every = trainer.strategy.all_gather(mine.to(trainer.strategy.root_device)).reshape(-1, 4).cpu()
         slow = int(torch.argmax(every[:, 2] + every[:, 3]))
