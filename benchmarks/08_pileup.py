@@ -5,7 +5,7 @@
 1. Builds a coordinate-sorted, indexed paired-end BAM with pysam from the shared yeast ATAC
    fragments (467,908 fragments -> 935,816 reads: read1 on + at the fragment start, read2 on -
    ending at the fragment end, reads of min(50, fragment length) bp, TLEN = fragment length).
-2. ``seq2track`` coverage pileup of that BAM (``io.pileup.pileup_reads``) vs the shared
+2. ``seq2track`` coverage pileup of that BAM (``io.read_pileup.pileup_reads``) vs the shared
    fragment-coverage bigWig (built independently from the BEDPE): equal at every base?
 3. The Tn5 insertion track (``--count insertions --tn5``) vs a direct numpy count of the
    fragments' shifted ends (start + 4, end - 5).
@@ -105,7 +105,8 @@ def main() -> None:
     if not BEDPE.exists():
         print(f"shared data not found at {BEDPE}; nothing to measure")
         return
-    from seq2track.io.pileup import pileup_reads, read_sizes
+    from seq2track.io.pileup import read_sizes
+    from seq2track.io.read_pileup import pileup_reads
     from seq2track.io.reads import TN5_SHIFT
 
     wd = args.workdir

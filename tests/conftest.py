@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+# prepared caches that audit/pitfalls keep in the cache home go to a temporary folder, never ~/.cache
+# (subprocesses and notebook kernels inherit it)
+os.environ.setdefault("SEQ2TRACK_CACHE", tempfile.mkdtemp(prefix="seq2track-test-cache-"))
 YEAST = SHARED / "yeast_sacCer3"
 
 

@@ -28,7 +28,7 @@ def sim(tmp_path_factory):
 @pytest.fixture(scope="module")
 def sound(sim, tmp_path_factory):
     out = tmp_path_factory.mktemp("audit_sound")
-    return au.audit(sim["study"], out=out), out
+    return au.audit(sim["study"], cache=out), out
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ def clean(sim, sound, tmp_path_factory):
     res.write(out)
     study = override(sim["study"], {"windows.blacklist": str(out / "audit_duplicates.bed")})
     out2 = tmp_path_factory.mktemp("audit_clean")
-    return study, au.audit(study, out=out2), out2
+    return study, au.audit(study, cache=out2), out2
 
 
 def _track(sim, name: str) -> dict:
@@ -83,7 +83,7 @@ def test_sound_study_passes_once_duplications_are_blacklisted(clean):
 
 def test_random_split_fails(sim, clean, tmp_path):
     s = override(clean[0], {"split.strategy": "random"})
-    res = au.audit(s, out=tmp_path)
+    res = au.audit(s, cache=tmp_path)
     assert res.status == "fail"
     assert {"split_chromosomes", "context_overlap"} <= set(res.failed())
     assert res.check("context_overlap").value > 0.9  # stride 256 < 2,048-bp inputs: nearly every test window
@@ -92,10 +92,10 @@ def test_random_split_fails(sim, clean, tmp_path):
 
 
 def test_thresholded_test_windows_fail(clean, tmp_path):
-    ds = prepare(clean[0], next(clean[2].glob("cache-*")))
+    ds = prepare(clean[0], next(clean[2].glob("prepared-*")))
     thr = float(np.median(ds.targets(ds.rows("train")).mean(axis=(1, 2))))
     s = override(clean[0], {"filter.threshold": thr, "filter.keep_below_fraction": 0.0})
-    res = au.audit(s, out=tmp_path)
+    res = au.audit(s, cache=tmp_path)
     assert res.failed() == ["prevalence"]
     d = res.check("prevalence").details["test"]
     assert d["kept"] < d["candidates"]
@@ -104,7 +104,7 @@ def test_thresholded_test_windows_fail(clean, tmp_path):
 
 def test_weighted_bce_warns(clean):
     s = override(clean[0], {"train.loss": "bce", "train.bce_threshold": 2.0, "train.pos_weight": 9.0})
-    res = au.audit(s, cache=next(clean[2].glob("cache-*")))  # same data: the cache is reused
+    res = au.audit(s, cache=next(clean[2].glob("prepared-*")))  # same data: the cache is reused
     assert not res.failed()
     assert res.check("prevalence").status == "warn"
     assert "prevalence_kept" in res.check("prevalence").details["train"]
@@ -112,19 +112,19 @@ def test_weighted_bce_warns(clean):
 
 def test_leaky_normaliser_and_declared_selection_fail(clean, tmp_path):
     s = override(clean[0], {"normalize": "zscore"})
-    leaky = au.audit(s, out=tmp_path / "all", fit_on="all")
+    leaky = au.audit(s, cache=tmp_path / "all", fit_on="all")
     assert leaky.failed() == ["fit_on_train"]
-    ok = au.audit(s, out=tmp_path / "train")
+    ok = au.audit(s, cache=tmp_path / "train")
     assert ok.check("fit_on_train").status == "pass"
-    sel = au.audit(clean[0], cache=next(clean[2].glob("cache-*")), declared={"kmer_selection": "all"})
+    sel = au.audit(clean[0], cache=next(clean[2].glob("prepared-*")), declared={"kmer_selection": "all"})
     assert sel.failed() == ["fit_on_train"]
 
 
 def test_depth_mismatch_and_same_loci_fail(sim, clean, tmp_path):
     st = clean[0]
     shallow = override(st, {"tracks": [_track(sim, "condA_shallow")]})
-    cache = next(clean[2].glob("cache-*"))
-    res = au.audit(st, out=tmp_path, cache=cache, eval_study=shallow)
+    cache = next(clean[2].glob("prepared-*"))
+    res = au.audit(st, cache=cache, eval_study=shallow, eval_cache=tmp_path)
     assert "depth" in res.failed() and "split_chromosomes" not in res.failed()
     ratio = res.check("depth").details["test_over_train_track"][0]
     frac = sim["truth"]["params"]["shallow_fraction"]
@@ -133,7 +133,7 @@ def test_depth_mismatch_and_same_loci_fail(sim, clean, tmp_path):
     ds = prepare(st, cache)
     train = sorted(set(ds.windows.loc[ds.windows["split"] == "train", "chrom"]))
     same = override(st, {"tracks": [_track(sim, "condB")], "split.test": train})
-    res2 = au.audit(st, out=tmp_path, cache=cache, eval_study=same)
+    res2 = au.audit(st, cache=cache, eval_study=same, eval_cache=tmp_path)
     assert "split_chromosomes" in res2.failed()
 
 
@@ -152,7 +152,7 @@ def test_assembly_aliases_warn_and_lengths_fail(sim, tmp_path):
     assert ok.status == "warn" and "alias" in ok.message
     bad = au.check_assembly(override(st, {"tracks": [{"name": "b", "path": str(tmp_path / "other_assembly.bw")}]}))
     assert bad.status == "fail" and "lengths differ" in bad.message
-    res = au.audit(override(st, {"tracks": [{"name": "b", "path": str(tmp_path / "other_assembly.bw")}]}), out=tmp_path)
+    res = au.audit(override(st, {"tracks": [{"name": "b", "path": str(tmp_path / "other_assembly.bw")}]}), cache=tmp_path)
     assert res.status == "fail" and len(res.checks) == 1  # stops before preparing
 
 
@@ -164,7 +164,7 @@ def test_cli_audit_exit_codes(clean, tmp_path):
     runner = CliRunner()
     good = tmp_path / "clean.yaml"
     good.write_text(clean[0].to_yaml())
-    ok = runner.invoke(app, ["audit", str(good), "--out", str(tmp_path / "ok"), "--cache", str(next(clean[2].glob("cache-*")))])
+    ok = runner.invoke(app, ["audit", str(good), "--out", str(tmp_path / "ok"), "--cache", str(next(clean[2].glob("prepared-*")))])
     assert ok.exit_code == 0, ok.output
     assert "near_duplicates" in ok.output and (tmp_path / "ok" / "audit.json").exists()
     rnd = tmp_path / "random.yaml"
@@ -173,5 +173,38 @@ def test_cli_audit_exit_codes(clean, tmp_path):
     assert bad.exit_code == 1, bad.output
     assert json.loads((tmp_path / "bad" / "audit.json").read_text())["status"] == "fail"
     # a cache of another study is refused with a one-line fix
-    other = runner.invoke(app, ["audit", str(rnd), "--out", str(tmp_path / "x"), "--cache", str(next(clean[2].glob("cache-*")))])
+    other = runner.invoke(app, ["audit", str(rnd), "--out", str(tmp_path / "x"), "--cache", str(next(clean[2].glob("prepared-*")))])
     assert other.exit_code != 0 and "another data configuration" in str(other.exception or other.output)
+
+
+def test_audit_from_a_project_folder_leaves_it_clean_and_shares_the_cache_home(clean, tmp_path, monkeypatch):
+    import os
+    import subprocess
+    import sys
+
+    from seq2track.data.prepare import prepare_cached
+    from seq2track.pitfalls.common import Lab
+    from seq2track.pitfalls.roles import discover_roles
+
+    project, home = tmp_path / "project", tmp_path / "home"
+    project.mkdir()
+    study = project / "study.yaml"
+    study.write_text(clean[0].to_yaml())
+    env = {**os.environ, "SEQ2TRACK_CACHE": str(home)}
+    r = subprocess.run([sys.executable, "-m", "seq2track", "audit", "study.yaml"], cwd=project, env=env,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "near_duplicates" in r.stdout
+    assert sorted(p.name for p in project.iterdir()) == ["study.yaml"]  # no audit.json, BED or cache here
+    (cache,) = home.glob("prepared-*")
+    meta = (cache / "meta.json").stat().st_mtime_ns
+    # the same data opened again (API, another process's cache home): the same folder, not rebuilt
+    monkeypatch.setenv("SEQ2TRACK_CACHE", str(home))
+    assert prepare_cached(clean[0]).root == cache and (cache / "meta.json").stat().st_mtime_ns == meta
+    # the pitfall lab keeps its caches in the same home: its sound study's data hash finds the audit's cache
+    lab = Lab(clean[0], tmp_path / "lab", [0], discover_roles(clean[0]), small=False)
+    assert lab.prepare(lab.base).root == cache
+    # --out writes the report where the user asks
+    r = subprocess.run([sys.executable, "-m", "seq2track", "audit", "study.yaml", "--out", "reports"], cwd=project,
+                       env=env, capture_output=True, text=True)
+    assert r.returncode == 0 and (project / "reports" / "audit.json").exists()

@@ -113,6 +113,6 @@ def test_a_peak_centred_run_reports_peaks_and_negatives_apart_and_the_audit_chec
         assert t["peaks"]["n"] > 0 and t["negatives"]["n"] > 0
         assert 0 < t["prevalence"] < 1 and 0 <= t["auprc"] <= 1
         assert t["jsd_median_peaks"] is None or 0 <= t["jsd_median_peaks"] <= 1
-    res = audit(study, out=tmp_path / "audit", cache=tmp_path / "run" / "data")
+    res = audit(study, cache=tmp_path / "run" / "data")
     check = {c.name: c for c in res.checks}["peak_windows"]
     assert check.status in ("pass", "warn") and check.details["negatives_shared_between_splits"] == 0

@@ -93,7 +93,7 @@ def test_roles_from_simulator_truth(sim):
 def test_missing_track_is_an_error_when_named(tiny, tmp_path):
     study = load_study(tiny["study"])
     with pytest.raises(ConfigError, match="shallow"):
-        run_pitfalls(study, tmp_path, which="depth", seeds=2, echo=lambda s: None)
+        run_pitfalls(study, tmp_path, which="depth", seeds=2, budget="lab", echo=lambda s: None)
 
 
 def test_depth_helpers(sim):
@@ -115,7 +115,7 @@ def test_leaky_pitfall_end_to_end(sim, tmp_path):
     from seq2track.pitfalls.report import figure, markdown_table
 
     lines: list[str] = []
-    res = run_pitfalls(sim["study"], tmp_path / "a", which="leaky", seeds=2, echo=lines.append)["leaky"]
+    res = run_pitfalls(sim["study"], tmp_path / "a", which="leaky", seeds=2, budget="lab", echo=lines.append)["leaky"]
     folder = tmp_path / "a" / "pitfalls"
     for name in ("leaky.json", "leaky.png", "leaky.html", "index.html"):
         assert (folder / name).exists(), name
@@ -137,7 +137,7 @@ def test_leaky_pitfall_end_to_end(sim, tmp_path):
         assert j["audits"][arm]["checks"]["fit_on_train"]["status"] == "pass"
     assert any("pitfall leaky" in ln for ln in lines)
     # same seeds -> same numbers, same figure
-    res2 = run_pitfalls(sim["study"], tmp_path / "b", which="leaky", seeds=2, echo=lambda s: None)["leaky"]
+    res2 = run_pitfalls(sim["study"], tmp_path / "b", which="leaky", seeds=2, budget="lab", echo=lambda s: None)["leaky"]
     assert (tmp_path / "b" / "pitfalls" / "leaky.json").read_bytes() == (folder / "leaky.json").read_bytes()
     assert "leaky" in json.loads((folder / "timings.json").read_text())["pitfalls_s"]
     png = figure(PitfallResult.read(folder / "leaky.json"))

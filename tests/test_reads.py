@@ -12,7 +12,7 @@ import pytest
 pysam = pytest.importorskip("pysam")
 
 from seq2track.errors import DataError  # noqa: E402
-from seq2track.io.pileup import pileup_fragment_counts, pileup_reads  # noqa: E402
+from seq2track.io.read_pileup import pileup_fragment_counts, pileup_reads  # noqa: E402
 from seq2track.io.reads import TN5_SHIFT, ReadFilter, read_tracks  # noqa: E402
 
 SIZES = {"chr1": 1000, "chr2": 500}

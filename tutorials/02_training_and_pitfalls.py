@@ -99,7 +99,7 @@ print("report:", metrics["report"])
 # %%
 from seq2track.pitfalls.audit import audit
 
-result = audit(study, out=WORK / "audit")
+result = audit(study, cache=WORK / "caches")
 print(result.table())
 
 # %% [markdown]
@@ -112,7 +112,7 @@ print(result.table())
 # %%
 from seq2track.pitfalls import run_pitfalls
 
-lab = run_pitfalls(study, WORK / "lab", which="leakage", seeds=2,
+lab = run_pitfalls(study, WORK / "lab", which="leakage", seeds=2, budget="lab",
                    overrides={"train.max_epochs": 2, "train.limit_train_batches": 6, "model.channels": 8},
                    echo=lambda s: None)
 res = lab["leakage"]

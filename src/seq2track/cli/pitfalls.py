@@ -17,10 +17,13 @@ def register(app: typer.Typer) -> None:
         shallow: Path = typer.Option(None, "--shallow", help="the primary track's assay at a lower depth (bigWig)"),
         other: Path = typer.Option(None, "--other", help="the same assay in another condition / cell type (bigWig)"),
         fragments: Path = typer.Option(None, "--fragments", help="fragments of the primary track (for downsampling)"),
-        full_size: bool = typer.Option(False, "--full-size", help="use the study's model and budget, not the small lab model"),
+        budget: str = typer.Option("study", "--budget", help="study: every arm trains the study's own model and "
+                                   "budget (default); lab: the lab's small model, a quick look"),
         max_eval_windows: int = typer.Option(3000, "--max-eval-windows", help="cap on test windows scored per arm"),
         blocks: int = typer.Option(None, "--blocks", help="cut each chromosome into N positional blocks used as "
                                    "chromosomes (for a one-chromosome data set; val/test = the last two blocks)"),
+        cache: Path = typer.Option(None, "--cache", help="folder of prepared caches (default: the cache home, "
+                                   "$SEQ2TRACK_CACHE or ~/.cache/seq2track, shared with `audit`)"),
         set_: list[str] = typer.Option(None, "--set", help="KEY=VALUE override of the lab's study (YAML value), "
                                        "repeatable, e.g. --set train.max_epochs=6; recorded in settings.overrides"),
     ) -> None:
@@ -33,8 +36,9 @@ def register(app: typer.Typer) -> None:
         from ..pitfalls.report import markdown_table
 
         res = run_pitfalls(load_study(study), out, which=which, seeds=seeds, shallow=shallow, other=other,
-                           fragments=fragments, small=not full_size, max_eval_windows=max_eval_windows,
-                           overrides=_parse_sets(set_ or []), echo=typer.echo, blocks=blocks)
+                           fragments=fragments, budget=budget, max_eval_windows=max_eval_windows,
+                           overrides=_parse_sets(set_ or []), echo=typer.echo, blocks=blocks,
+                           cache=cache)
         typer.echo(markdown_table(list(res.values())))
         typer.echo(f"wrote {Path(out) / 'pitfalls'}/ (index.html, <name>.json)")
 
@@ -43,9 +47,11 @@ def register(app: typer.Typer) -> None:
         study: Path = typer.Argument(..., help="study YAML file"),
         eval_study: Path = typer.Option(None, "--eval-study", help="a study whose TEST split the model will be tested on "
                                         "(another track, condition or depth)"),
-        out: Path = typer.Option(Path("."), "--out", "-o", help="folder for audit.json (and the cache if none is given)"),
-        cache: Path = typer.Option(None, "--cache", help="a prepared cache of STUDY (else prepared into OUT/cache-<hash>)"),
-        eval_cache: Path = typer.Option(None, "--eval-cache", help="a prepared cache of --eval-study"),
+        out: Path = typer.Option(None, "--out", "-o", help="folder for audit.json and the near-duplicate BED "
+                                 "(without it the audit only prints)"),
+        cache: Path = typer.Option(None, "--cache", help="a prepared cache of STUDY, or a folder of caches (default: "
+                                   "the cache home, $SEQ2TRACK_CACHE or ~/.cache/seq2track, shared with `pitfalls`)"),
+        eval_cache: Path = typer.Option(None, "--eval-cache", help="a prepared cache of --eval-study (or a folder of caches)"),
         model: Path = typer.Option(None, "--model", help="a run directory (trained, or from import-model): fail when "
                                    "its model trained on the study's val/test chromosomes"),
     ) -> None:
@@ -55,10 +61,12 @@ def register(app: typer.Typer) -> None:
 
         s = load_study(study)
         ev = load_study(eval_study) if eval_study is not None else None
-        res = run_audit(s, out=out, cache=cache, eval_study=ev, eval_cache=eval_cache, model=model)
-        path = res.write(out)
+        res = run_audit(s, cache=cache, eval_study=ev, eval_cache=eval_cache, model=model)
         typer.echo(res.table())
-        typer.echo(f"wrote {path}")
+        if out is not None:
+            typer.echo(f"wrote {res.write(out)}")
+        elif res.duplicates:
+            typer.echo("near-duplicate regions found: add --out DIR to write them as a BED for `windows.blacklist`")
         if res.status == "fail":
             raise typer.Exit(1)
 

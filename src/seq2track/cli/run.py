@@ -102,3 +102,24 @@ def register(app: typer.Typer) -> None:
         tm = m.get("timings", {})
         typer.echo(f"took {tm.get('total', float('nan')):.0f} s; simulated data in {out / 'sim'}")
         typer.echo(f"report: {Path(m['report']).resolve()}")
+
+    @app.command()
+    def folds(
+        study: Path = typer.Argument(..., help="study YAML file (a chromosome split)"),
+        out: Path = typer.Option(..., "--out", "-o", help="folder: OUT/fold-<i>/ run directories, folds.json, folds.tsv"),
+        k: int = typer.Option(5, "--k", help="number of chromosome folds (test = fold i, val = fold i+1)"),
+        run_dir: Path = typer.Option(None, "--run", help="a run of the same study: its report gains the fold interval"),
+    ) -> None:
+        """Fold ensemble: train and test the study on k held-out chromosome folds; mean, range and interval of each metric."""
+        from ..config import load_study
+        from ..folds import run_folds
+
+        s = run_folds(load_study(study), out, k=k, attach=run_dir)
+        c = s["test"]["cnn"]["pearson"]
+        b = s["test"]["kmer_ridge"]["pearson"]
+        for f in s["folds"]:
+            typer.echo(f"fold {f['fold']}: test {', '.join(f['test'])}: CNN {_fmt(c['values'][f['fold']])}, "
+                       f"k-mer {_fmt(b['values'][f['fold']])}")
+        typer.echo(f"test Pearson over {k} folds: mean {_fmt(c['mean'])}, range {_fmt(c['min'])}-{_fmt(c['max'])}, "
+                   f"95% interval {_fmt(c['ci_low'])}-{_fmt(c['ci_high'])} (k-mer ridge mean {_fmt(b['mean'])})")
+        typer.echo(f"wrote {out / 'folds.json'}" + (f"; report: {run_dir / 'report.html'}" if run_dir else ""))

@@ -54,6 +54,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Pile up reads (BAM/CRAM) or fragments into per-base bigWig(s): coverage or 5' counts (zeros not stored)."""
         from ..io import pileup as pu
+        from ..io import read_pileup as rp
         from ..io.reads import TN5_SHIFT, ReadFilter, is_alignment_file, track_names
 
         track_names(count)
@@ -66,7 +67,7 @@ def register(app: typer.Typer) -> None:
         if is_alignment_file(fragments):
             filt = ReadFilter(min_mapq=min_mapq, drop_duplicates=not keep_duplicates, proper_pairs=proper_pairs,
                               drop_secondary=not keep_secondary, blacklist=bl)
-            r = pu.pileup_reads(fragments, genome, out, kind=count, reference=reference, filt=filt, shift=shift,
+            r = rp.pileup_reads(fragments, genome, out, kind=count, reference=reference, filt=filt, shift=shift,
                                 extend=extend, paired=paired, fraction=fraction, seed=seed)
             typer.echo(
                 f"wrote {', '.join(str(p) for p in r.paths.values())}: {'paired' if r.paired else 'single'}-end, "
@@ -75,7 +76,7 @@ def register(app: typer.Typer) -> None:
             )
             return
         if count != "coverage" or shift != (0, 0) or bl is not None:
-            r2 = pu.pileup_fragment_counts(fragments, genome, out, kind=count, shift=shift, blacklist=bl,
+            r2 = rp.pileup_fragment_counts(fragments, genome, out, kind=count, shift=shift, blacklist=bl,
                                            fraction=fraction, seed=seed, clip=clip)
             typer.echo(f"wrote {', '.join(str(p) for p in r2.paths.values())}: {r2.n_units:,} of {r2.n_reads:,} "
                        f"fragments, total {r2.total:,.0f}")
@@ -101,4 +102,6 @@ def register(app: typer.Typer) -> None:
 
         r = call_peaks(list(treatment), out, control=list(control) if control else None, genome_size=genome_size,
                        fmt=fmt, qvalue=qvalue, keep_dup=keep_dup)
-        typer.echo(f"wrote {r.path}: {r.n_peaks:,} peaks (MACS3, -f {r.format})")
+        fr = r.frip
+        typer.echo(f"wrote {r.path}: {r.n_peaks:,} peaks (MACS3, -f {r.format}); FRiP {fr.frip:.3f} "
+                   f"({fr.n_in_peaks:,} of {fr.n_total:,} {fr.unit} in peaks); summary {r.summary}")

@@ -114,6 +114,32 @@ def prepare(study: Study, out: str | Path, force: bool = False, fit_on: str = "t
     return PreparedDataset(out)  # opened after _build's arrays are freed: they are not both held
 
 
+#: the environment variable that names the cache home (else ``$XDG_CACHE_HOME/seq2track``, ``~/.cache/seq2track``)
+CACHE_ENV = "SEQ2TRACK_CACHE"
+
+
+def cache_home() -> Path:
+    """Where prepared caches live when no folder is named: ``$SEQ2TRACK_CACHE``, else the XDG cache dir."""
+    import os
+
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "seq2track"
+
+
+def prepare_cached(study: Study, home: str | Path | None = None, fit_on: str = "train") -> PreparedDataset:
+    """The cache of ``study`` in ``HOME/prepared-<data hash>`` (built once, reused by audit and the pitfall lab).
+
+    ``home``: a folder of caches (default :func:`cache_home`). One folder per data configuration
+    (the data hash covers genome, tracks, windows, transform, split and seed), so every command
+    that reads the same data opens the same cache.
+    """
+    home = Path(home) if home is not None else cache_home()
+    tag = study.data_hash()[:16] + ("" if fit_on == "train" else f"-fit-{fit_on}")
+    return prepare(study, home / f"prepared-{tag}", fit_on=fit_on)
+
+
 def _build(study: Study, out: Path, data_hash: str, fit_on: str, t0: float) -> None:
     """Write every file of the cache of ``study`` into ``out`` (``meta.json`` last)."""
     w = study.windows

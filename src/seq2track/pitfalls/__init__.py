@@ -44,13 +44,19 @@ def run_pitfalls(
     shallow: str | Path | None = None,
     other: str | Path | None = None,
     fragments: str | Path | None = None,
-    small: bool = True,
+    budget: str = "study",
     max_eval_windows: int = 3000,
     overrides: dict | None = None,
     echo: Callable[[str], None] = print,
     blocks: int | None = None,
+    cache: str | Path | None = None,
 ):
     """Run the chosen pitfalls; returns ``{name: PitfallResult}`` and writes ``OUT/pitfalls/``.
+
+    ``budget``: ``"study"`` (default) trains every arm with the study's own model and training
+    budget, the models users really train; ``"lab"`` with the lab's small model
+    (``common.SMALL``) for a quick look. Prepared caches go to ``cache`` (a folder of caches),
+    else the cache home shared with ``audit``.
 
     A pitfall whose track is missing (``depth`` without ``--shallow``, ``shift`` without
     ``--other``) is recorded as skipped when ``which='all'`` and is an error when named.
@@ -62,6 +68,9 @@ def run_pitfalls(
     from .report import write_index, write_outputs
 
     t_start = time.perf_counter()
+    if budget not in ("study", "lab"):
+        raise ConfigError(f"pitfalls --budget {budget!r}: use 'study' (the study's model and budget) or 'lab' "
+                          "(the lab's small model, a quick look)")
     names = parse_which(which)
     roles = discover_roles(study, shallow, other, fragments)
     folder = Path(out) / "pitfalls"
@@ -71,8 +80,8 @@ def run_pitfalls(
 
         study, roles, block_info = to_blocks(study, roles, int(blocks), folder / "_work" / "blocks")
         echo(f"cut into {blocks} blocks per chromosome: val {block_info['val']}, test {block_info['test']}")
-    lab = Lab(study, folder, check_seeds(seeds), roles, small=small, max_eval_windows=max_eval_windows,
-              echo=echo, extra=dict(overrides or {}), blocks=block_info)
+    lab = Lab(study, folder, check_seeds(seeds), roles, small=budget == "lab", max_eval_windows=max_eval_windows,
+              echo=echo, extra=dict(overrides or {}), blocks=block_info, cache=cache)
     results = {}
     for name in names:
         mod = importlib.import_module(f"{__name__}.{name}")

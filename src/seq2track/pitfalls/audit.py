@@ -279,7 +279,15 @@ def check_context_overlap(ds, eval_ds=None, study: Study | None = None) -> Check
     return Check("context_overlap", st, frac, msg, {"n_query": int(len(m)), "n_overlapping": int(m.sum()), "jitter": shift})
 
 
-def check_near_duplicates(ds, eval_ds=None, **kw) -> tuple[Check, list]:
+def check_near_duplicates(ds, eval_ds=None, model: str | Path | None = None, **kw) -> tuple[Check, list]:
+    """Near-identical val/test windows; graded by what they cost when ``model`` (a trained run) is given.
+
+    Without a model the grade is by their share (> 5%: fail). With one, the run's test Pearson
+    with and without them (``pitfalls/duplicate_cost.py``) decides: fail when they inflate it by
+    more than ``MAX_INFLATION`` with a bootstrap interval above 0, else at most warn.
+    """
+    from .duplicate_cost import MAX_INFLATION, duplicate_cost, run_predictions
+
     r = near_duplicates(ds, eval_ds, **kw)
     st = grade(r["frac"], NEAR_DUP)
     n = int(r["flagged"].sum())
@@ -288,9 +296,28 @@ def check_near_duplicates(ds, eval_ds=None, **kw) -> tuple[Check, list]:
            f"(>= {NEAR_DUP_CONTAINMENT:.0%} of sampled {r['k']}-mers) to training sequence elsewhere")
     if n:
         msg += f", in {len(r['regions'])} region(s), {bp:,} bp: listed in audit_duplicates.bed (blacklist them)"
+    cost = None
+    if n and model is not None and (preds := run_predictions(model)) is not None:
+        qds = eval_ds if eval_ds is not None else ds
+        w = qds.windows.iloc[r["rows"][r["flagged"]]]
+        cost = duplicate_cost(preds, set(zip(w["chrom"].astype(str), w["start"].astype(int))))
+    if cost is not None:
+        measurable = cost["inflation"] > MAX_INFLATION and cost["ci_low"] > 0
+        msg += (f"; the model in {model} scores Pearson {cost['pearson_flagged']:.3f} on the {cost['n_flagged']} flagged "
+                f"test windows vs {cost['pearson_rest']:.3f} on the rest: they change its test Pearson by "
+                f"{cost['inflation']:+.4f} [{cost['ci_low']:+.4f}, {cost['ci_high']:+.4f}]")
+        if measurable:
+            st = "fail"
+            msg += " (a measurable inflation of the test figure)"
+        elif st == "fail":
+            st = "warn"
+            msg += f" (not a measurable inflation: a fail needs more than +{MAX_INFLATION} with its interval above 0)"
+    elif st == "fail":
+        msg += "; what they cost is not measured: pass --model RUN (a trained run of this study)"
     return Check("near_duplicates", st, r["frac"], msg, {
         "n_flagged": n, "k": r["k"], "scale": r["scale"], "samples_per_window": r["samples_per_window"],
         "containment_threshold": NEAR_DUP_CONTAINMENT, "regions": [list(x) for x in r["regions"][:50]],
+        "cost": cost,
     }), r["regions"]
 
 
@@ -376,7 +403,6 @@ def check_prevalence(ds, eval_ds=None, study: Study | None = None) -> Check:
 # --- the audit --------------------------------------------------------------------------
 def audit(
     study: Study,
-    out: str | Path | None = None,
     cache=None,
     eval_study: Study | None = None,
     eval_cache=None,
@@ -384,25 +410,27 @@ def audit(
     fit_on: str = "train",
     model: str | Path | None = None,
 ) -> AuditResult:
-    """Run every check; ``cache``/``eval_cache`` are prepared datasets or folders (else built in ``out``).
+    """Run every check; writes nothing (``AuditResult.write`` does, where the user asks).
+
+    ``cache``/``eval_cache``: a ``PreparedDataset``, a prepared cache folder, or a folder of caches
+    (``data.prepare.prepare_cached``: ``FOLDER/prepared-<data hash>``); None: the cache home
+    (``$SEQ2TRACK_CACHE`` or the XDG cache dir), shared with the pitfall lab.
 
     ``declared``: supervised steps done outside the cache and where they were fitted
     (``{"kmer_selection": "all"}``); ``fit_on`` is passed to ``prepare`` when a cache is built.
     ``model``: a run directory (trained, or from ``import-model``) whose training chromosomes are
     checked against the study's val/test chromosomes.
     """
-    from ..data.cache import PreparedDataset
-    from ..data.prepare import prepare
+    from ..data.cache import META, PreparedDataset
+    from ..data.prepare import prepare_cached
 
     checks = [check_assembly(study, eval_study)]
     if checks[0].status == "fail":
         return AuditResult(study.name, eval_study.name if eval_study else None, checks)
-    work = Path(out) if out is not None else Path(".")
 
-    def _open(c, s, sub):
-        if c is None:  # one cache folder per data configuration, reused by later audits
-            tag = s.data_hash()[:12] + ("" if fit_on == "train" else f"-fit-{fit_on}")
-            return prepare(s, work / f"{sub}-{tag}", fit_on=fit_on)
+    def _open(c, s):
+        if c is None or (not isinstance(c, PreparedDataset) and not (Path(c) / META).exists()):
+            return prepare_cached(s, home=c, fit_on=fit_on)  # one cache per data configuration, reused
         d = c if isinstance(c, PreparedDataset) else PreparedDataset(c)
         if s is not None and not str(d.meta.get("data_hash", "")).startswith(s.data_hash()):
             raise DataError(
@@ -411,15 +439,15 @@ def audit(
             )
         return d
 
-    ds = _open(cache, study, "cache")
-    ev = _open(eval_cache, eval_study, "eval_cache") if eval_study is not None or eval_cache is not None else None
+    ds = _open(cache, study)
+    ev = _open(eval_cache, eval_study) if eval_study is not None or eval_cache is not None else None
     checks.append(check_split(ds, ev))
     if model is not None:
         checks.append(check_model_chroms(ds, model))
     if "kind" in getattr(ds, "all_windows", {}):
         checks.append(check_peak_windows(ds))
     checks.append(check_context_overlap(ds, ev, study))
-    dup, regions = check_near_duplicates(ds, ev, shift=int(study.train.augment.max_shift))
+    dup, regions = check_near_duplicates(ds, ev, model=model, shift=int(study.train.augment.max_shift))
     checks.append(dup)
     checks.append(check_fit(ds, ev, declared))
     checks.append(check_prevalence(ds, ev, study))

@@ -96,7 +96,8 @@ class Trained:
 
 @dataclass
 class Lab:
-    """Prepares, trains and predicts for pitfall arms; everything lives under ``out/_work``.
+    """Prepares, trains and predicts for pitfall arms; models live under ``out/_work``, prepared
+    caches in the cache home (``cache``; shared with ``audit``).
 
     ``base`` is the user's study with :data:`SMALL` applied (unless ``small=False``) and with
     only its first track; ``seeds`` are added to the study's seed.
@@ -111,6 +112,7 @@ class Lab:
     echo: Callable[[str], None] = print
     extra: dict[str, Any] = field(default_factory=dict)
     blocks: dict[str, Any] | None = None  # positional blocks (pitfalls/blocks.py), when used
+    cache: Path | None = None  # a folder of prepared caches; None: the cache home (data.prepare.cache_home)
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
@@ -164,7 +166,7 @@ class Lab:
 
     def settings(self) -> dict[str, Any]:
         return {
-            "small": self.small,
+            "budget": "lab" if self.small else "study",
             "overrides": {**(SMALL if self.small else {}), **self.extra},
             "seeds": [int(self.base.seed) + s for s in self.seeds],
             "test_chromosomes": {int(self.base.seed) + s: self.fold(s) for s in self.seeds},
@@ -177,11 +179,11 @@ class Lab:
     # -- data ------------------------------------------------------------------------------
     def prepare(self, study: Study, fit_on: str = "train"):
         """The prepared cache of ``study`` (built once per data hash)."""
-        from ..data.prepare import prepare
+        from ..data.prepare import prepare_cached
 
         key = study.data_hash() + ("" if fit_on == "train" else f"-fit-{fit_on}")
-        if key not in self._ds:
-            self._ds[key] = prepare(study, self.work / "cache" / key, fit_on=fit_on)
+        if key not in self._ds:  # in the cache home, shared with `audit` (and other labs of the same data)
+            self._ds[key] = prepare_cached(study, home=self.cache, fit_on=fit_on)
         return self._ds[key]
 
     def rows(self, ds, split: str, salt: int = 0) -> np.ndarray:
