@@ -88,6 +88,38 @@ def test_macs3_on_fragments_gives_the_same_sites(planted):
     assert max(_summits_near_sites(read_peaks(r.path))) < 100
 
 
+def test_call_peaks_reports_frip_beside_the_narrowpeak(planted, tmp_path):
+    """FRiP of the pysam BAM (fragments from the pairs) = a direct count of the planted fragments
+    overlapping the called peaks; written to OUT.json and printed by the CLI."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from seq2track.cli import app
+
+    d, treat, ctrl, bed, frags = planted
+    out = tmp_path / "p.narrowPeak"
+    res = CliRunner().invoke(app, ["call-peaks", str(treat), "--control", str(ctrl), "--out", str(out),
+                                   "--genome-size", str(CHROM_LEN)])
+    assert res.exit_code == 0, res.output
+    pk = read_peaks(out)
+    direct = sum(bool(((pk["start"] < e) & (pk["end"] > s)).any()) for s, e in frags)  # by hand, per fragment
+    summary = json.loads((tmp_path / "p.narrowPeak.json").read_text())
+    assert summary["n_peaks"] == len(pk) and summary["unit"] == "fragments" and summary["format"] == "BAMPE"
+    assert summary["n_total"] == len(frags) and summary["n_in_peaks"] == direct
+    assert summary["frip"] == pytest.approx(direct / len(frags))
+    f = pd.DataFrame({"chrom": "chr1", "start": frags[:, 0], "end": frags[:, 1]})
+    assert summary["frip"] == pytest.approx(frip(f, pk))  # the in-memory (bioframe) FRiP agrees
+    assert summary["peak_bp"] == int((pk["end"] - pk["start"]).sum()) and summary["control"] == [str(ctrl)]
+    assert f"FRiP {summary['frip']:.3f} ({direct:,} of {len(frags):,} fragments in peaks)" in res.output
+    # the fragment file gives the same count over the same peaks; single-end counting counts reads
+    from seq2track.io.peaks import count_in_peaks
+
+    assert count_in_peaks(bed, pk).n_in_peaks == direct
+    se = count_in_peaks(treat, pk, fmt="BAM")
+    assert se.unit == "reads" and se.n_total == 2 * len(frags)
+
+
 def test_user_peak_files_and_errors(tmp_path):
     np_ = tmp_path / "p.narrowPeak"
     np_.write_text("I\t100\t300\tp1\t10\t.\t5.0\t3.0\t2.0\t50\nII\t10\t30\tp2\t10\t.\t5.0\t3.0\t2.0\t-1\n")

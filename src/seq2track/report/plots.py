@@ -142,3 +142,39 @@ def browser(regions: list[dict[str, Any]], unit: str = "transformed signal") -> 
     axes[-1, 0].set_xlabel("position (kb)")
     fig.tight_layout()
     return _png(fig)
+
+
+def gc_balance(splits: dict[str, dict[str, Any]], edges: Sequence[float]) -> bytes:
+    """GC of peak windows vs their negatives, one panel per split (the prepared cache's ``meta['peaks']``).
+
+    ``splits``: ``{split: {"hist_peaks": int[b], "hist_negatives": int[b], "ks_gc": float, ...}}``;
+    ``edges``: float[b + 1] GC bin edges (at the peaks' GC quantiles, so bins are unequal: drawn
+    as densities, count / width / total, so the two shapes compare).
+    """
+    plt = _plt()
+    e = np.asarray(edges, dtype=np.float64)
+    w = np.diff(e)
+    n = max(1, len(splits))
+    fig, axes = plt.subplots(1, n, figsize=(3.4 * n, 2.9), squeeze=False, sharey=True)
+    order = sorted(splits, key=lambda s: (["train", "val", "test"] + [s]).index(s))
+    for ax, name in zip(axes[0], order):
+        d = splits[name]
+        for key, col, label in (("hist_peaks", CNN_COLOR, "peaks"), ("hist_negatives", "#333333", "negatives")):
+            h = np.asarray(d.get(key) or np.zeros(len(w)), dtype=np.float64)
+            dens = h / np.where(w > 0, w, 1) / max(h.sum(), 1)
+            lab = f"{label} ({int(h.sum()):,})"
+            if key == "hist_peaks":  # filled, so the negatives' line stays visible on top of it
+                ax.stairs(dens, e, fill=True, color=col, alpha=0.35, label=lab)
+            else:
+                ax.stairs(dens, e, color=col, lw=1.1, label=lab)
+        if len(e) >= 4:  # the outer bins reach 0 and 1: zoom on the inner bins, where the windows are
+            pad = 0.5 * (e[-2] - e[1])
+            ax.set_xlim(max(0.0, e[1] - pad), min(1.0, e[-2] + pad))
+        ks = d.get("ks_gc")
+        ax.set_title(f"{name}: KS {ks:.4f}" if ks is not None else f"{name}: KS –", fontsize=10)
+        ax.set_xlabel("GC fraction of the input window")
+        ax.legend(frameon=False, fontsize=8)
+        ax.spines[["top", "right"]].set_visible(False)
+    axes[0, 0].set_ylabel("density")
+    fig.tight_layout()
+    return _png(fig)
