@@ -49,6 +49,16 @@ def test_deeplift_summation_to_delta_on_trained_run(tiny_run, tmp_path):
     # seeded: the same call gives the same arrays
     s2 = run_attribute_many(r, "deepliftshap", regions="test", n=6, n_shuffles=4, out=tmp_path / "again")
     assert np.array_equal(np.load(Path(s2["dir"]) / "hyp.npz")["arr_0"], hyp)
+    # the control: the same windows dinucleotide-shuffled (same dinucleotide counts, other order), no bigWig
+    s3 = run_attribute_many(r, "deepliftshap", regions="test", n=6, n_shuffles=4, out=tmp_path / "shuf",
+                            shuffle_inputs=True)
+    sh = np.load(Path(s3["dir"]) / "ohe.npz")["arr_0"]
+    assert s3["shuffled_inputs"] and not (Path(s3["dir"]) / "attribution.bw").exists()
+    assert not np.array_equal(sh, ohe)
+    di = lambda o: np.einsum("iak,ibk->iab", o[:, :, :-1], o[:, :, 1:])  # noqa: E731 [n, 4, 4] counts
+    assert np.array_equal(di(sh), di(ohe))
+    tab3 = pd.read_csv(Path(s3["dir"]) / "windows.tsv", sep="\t")
+    assert np.all(np.abs(tab3["delta"]) <= ATOL + RTOL * np.abs(tab3["pred"] - tab3["ref"]))
 
 
 @pytest.mark.parametrize("loss_name", ["mse", "poisson"])

@@ -12,13 +12,15 @@ pytest.importorskip("modiscolite")
 pytest.importorskip("memelite")
 
 from seq2track.errors import DataError  # noqa: E402
-from seq2track.interpret.modisco import discover, jaspar_matrices, match, run_motifs  # noqa: E402
+from seq2track.interpret.modisco import column_ic, discover, jaspar_matrices, match, run_motifs, trim_bounds  # noqa: E402
 from seq2track.interpret.motifs import jaspar_motif  # noqa: E402
 
 
 def _attributions(seed: int = 0, n: int = 300, length: int = 300):
     """One-hot windows with CTCF (MA0139.1) planted in every 2nd and REST (MA0138.2) in every 3rd,
-    hypothetical contributions = +/- the motif's information at the site plus noise elsewhere."""
+    hypothetical contributions = +/- the motif's information at the site plus noise elsewhere; every
+    odd window also holds a wide (40-bp) low-information site (each column 0.4 one base, 0.2 the others,
+    about 0.08 bit) with strong positive contributions: modisco finds it, TOMTOM must not name it."""
     rng = np.random.default_rng(seed)
     codes = rng.integers(0, 4, (n, length))
     hyp = rng.normal(0, 0.01, (n, 4, length)).astype(np.float32)
@@ -27,6 +29,13 @@ def _attributions(seed: int = 0, n: int = 300, length: int = 300):
             s = int(rng.integers(20, length - m.width - 20))
             codes[i, s:s + m.width] = [rng.choice(4, p=m.prob[:, j]) for j in range(m.width)]
             hyp[i, :, s:s + m.width] += sign * 0.5 * np.log2(m.prob / 0.25 + 1e-3).clip(0)
+    bias = rng.integers(0, 4, 40)
+    weak = np.full((40, 4), 0.2)
+    weak[np.arange(40), bias] = 0.4
+    for i in range(1, n, 2):
+        s = int(rng.integers(5, length - 45))
+        codes[i, s:s + 40] = [rng.choice(4, p=weak[j]) for j in range(40)]
+        hyp[i, :, s:s + 40] += 0.3 * np.eye(4, dtype=np.float32)[bias].T + 0.1
     ohe = np.eye(4, dtype=np.float32)[codes].transpose(0, 2, 1)
     return ohe, hyp, rng
 
@@ -46,23 +55,57 @@ def test_planted_activator_and_repressor_are_found_apart_and_named(db, tmp_path)
     neg = max((r for r in rows if r["sign"] == "negative"), key=lambda r: r["n_seqlets"])
     assert pos["match_id"].startswith("MA0139") and pos["significant"] and pos["match_name"] == "CTCF"
     assert neg["match_id"].startswith("MA0138") and neg["significant"] and neg["match_name"] == "REST"
-    assert all(0 <= r["q_value"] <= 1 for r in rows)
+    assert all(0 <= r["q_value"] <= 1 for r in rows if r["q_value"] is not None)
+    # the wide low-information site is found as a pattern but not matched to anything
+    weak = [r for r in rows if r["skipped"]]
+    assert weak and all(r["ic_mean"] < 0.5 and r["match_id"] is None and not r["significant"] for r in weak)
+    assert {r["match_name"] for r in rows if r["significant"]} == {"CTCF", "REST"}
+    # the untrimmed matrices are kept for the logo; the trimmed core lies inside them
+    for r in rows:
+        a, b = r["trim"]
+        assert np.asarray(r["cwm_full"]).shape == np.asarray(r["ppm_full"]).shape == (4, len(r["cwm_full"][0]))
+        assert 0 <= a <= b <= len(r["cwm_full"][0]) and r["width"] == b - a
+
+
+def test_trim_keeps_the_informative_core_and_filters_low_information():
+    uniform, core = np.full((4, 10), 0.25), np.eye(4)[:, [0, 1, 2, 3, 0, 1, 2, 3]] * 0.9 + 0.025
+    ppm = np.concatenate([uniform, core, uniform], axis=1)  # [4, 28]: informative columns 10..17
+    contrib = np.ones((4, 28))  # the contribution trim alone would keep all 28 columns
+    assert trim_bounds(ppm, contrib, min_ic=0.0) == (0, 28)
+    assert trim_bounds(ppm, contrib, min_ic=0.3) == (10, 18)
+    assert column_ic(core).min() > 1.3 and column_ic(uniform).max() < 1e-9
+    assert trim_bounds(np.full((4, 20), 0.25), contrib[:, :20]) == (0, 0)  # nothing informative
 
 
 def test_noise_finds_no_pattern_and_the_cli_writes_the_table(tmp_path):
     ohe, hyp, rng = _attributions(seed=1)
     noise = rng.normal(0, 0.01, hyp.shape).astype(np.float32)
     assert match(discover(ohe, noise), jaspar_matrices()[:50]) == []
-    np.savez_compressed(tmp_path / "ohe.npz", ohe)
-    np.savez_compressed(tmp_path / "hyp.npz", hyp)
+    attr = tmp_path / "run" / "interpret" / "attributions" / "deepliftshap"
+    attr.mkdir(parents=True)
+    np.savez_compressed(attr / "ohe.npz", ohe)
+    np.savez_compressed(attr / "hyp.npz", hyp)
     from typer.testing import CliRunner
 
     from seq2track.cli import app
 
-    r = CliRunner().invoke(app, ["motifs", str(tmp_path), "--max-seqlets", "1000"])
+    r = CliRunner().invoke(app, ["motifs", str(attr), "--max-seqlets", "1000"])
     assert r.exit_code == 0, r.output
-    table = json.loads((tmp_path / "patterns.json").read_text())["patterns"]
+    table = json.loads((attr / "patterns.json").read_text())["patterns"]
     assert any(p["sign"] == "negative" and p["match_name"] == "REST" and p["significant"] for p in table)
-    assert (tmp_path / "patterns.tsv").read_text().startswith("sign\tindex\tn_seqlets")
+    assert (attr / "patterns.tsv").read_text().startswith("sign\tindex\tn_seqlets")
+    # the report section renders from this real modisco output, and the run's report includes it
+    from seq2track.report.html import render_report
+    from seq2track.report.motifs import find_patterns, patterns_html
+
+    run = tmp_path / "run"
+    assert find_patterns(run) == [attr / "patterns.json"]
+    frag = patterns_html(attr / "patterns.json")
+    assert "Positive patterns" in frag and "Negative patterns" in frag and "REST" in frag
+    assert frag.count("<img") == min(len([p for p in table if p["sign"] == "positive"]), 20) + min(
+        len([p for p in table if p["sign"] == "negative"]), 20)
+    page = render_report(run).read_text()
+    assert 'id="motifs"' in page or "#motifs" in page
+    assert "MA0138" in page
     with pytest.raises(DataError, match="run `seq2track attribute"):
         run_motifs(tmp_path / "nowhere")

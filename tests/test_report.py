@@ -66,6 +66,44 @@ def test_sections_can_be_appended_and_persist(run_dir, tmp_path):
     assert page.count(">Pitfalls</h2>") == 1 and "FAILED" in page
 
 
+def test_a_peak_centred_run_shows_the_gc_balance_per_split(tmp_path, run_dir):
+    """A peak-centred tiny run's report has the GC section (figure, KS and counts of meta.json's
+    ``peaks``, per split); the tiled tiny run's report has none."""
+    pytest.importorskip("lightning")
+    from test_evaluate_peaks import _peak_study_file
+
+    from seq2track.config import load_study, override
+    from seq2track.run import run_study
+
+    study = override(load_study(_peak_study_file(tmp_path)), {
+        "model.channels": 8, "model.n_dilated": 2, "train.max_epochs": 1, "train.epoch_windows": 256,
+        "tracking": "none", "evaluate.browser_region_bp": 1024, "baseline.kmer_ridge": False})
+    run_study(study, tmp_path / "run", progress_bar=False)
+    page = (tmp_path / "run" / "report.html").read_text()
+    bal = json.loads((tmp_path / "run" / "data" / "meta.json").read_text())["peaks"]
+    assert ">GC balance of peaks and negatives</h2>" in page and 'alt="GC balance"' in page
+    sec = page[page.index('id="gc-balance"'):]
+    for s, d in bal["splits"].items():
+        assert (f"<tr><td>{s}</td><td class='num'>{d['n_peaks']:,}</td><td class='num'>{d['n_negatives']:,}</td>"
+                in sec)
+        assert f"<b>{d['ks_gc']:.4f}</b>" in sec
+    assert page.index(">Data</h2>") < page.index(">GC balance of peaks and negatives</h2>") < page.index(">Study</h2>")
+    # the tiled run: no GC section
+    tiled = (run_dir / "report.html").read_text()
+    assert "GC balance" not in tiled and "gc-balance" not in tiled
+
+
+def test_gc_balance_plot_has_a_panel_per_split():
+    from seq2track.report import plots
+
+    edges = [0.0, 0.35, 0.38, 0.40, 0.42, 1.0]
+    splits = {s: {"hist_peaks": [5, 5, 5, 5, 5], "hist_negatives": [6, 4, 5, 5, 5], "ks_gc": 0.04}
+              for s in ("train", "val", "test")}
+    a = plots.gc_balance(splits, edges)
+    assert a[:8] == b"\x89PNG\r\n\x1a\n" and a == plots.gc_balance(splits, edges)
+    assert plots.gc_balance({"train": splits["train"]}, edges) != a
+
+
 def test_plots_are_deterministic():
     from seq2track.report import plots
 

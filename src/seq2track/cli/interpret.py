@@ -127,6 +127,8 @@ def register(app: typer.Typer) -> None:
         shuffles: int = typer.Option(10, "--shuffles", help="with --method: dinucleotide-shuffled references", min=1),
         out: Path = typer.Option(None, "--out", "-o", help="with --method: output folder "
                                  "(default RUN/interpret/attributions/METHOD)"),
+        shuffle_inputs: bool = typer.Option(False, "--shuffle-inputs", help="with --method: dinucleotide-shuffle "
+                                            "each window first (the control: `motifs` should find no match)"),
     ) -> None:
         """ISM + IG logos of a few windows, or (--method) attributions of many windows -> RUN/interpret/attributions/."""
         from ..rundir import Run
@@ -137,7 +139,7 @@ def register(app: typer.Typer) -> None:
             from ..interpret.deeplift import run_attribute_many
 
             m = run_attribute_many(r, method, regions=regions, n=n, track=track, n_shuffles=shuffles, seed=seed,
-                                   out=out)
+                                   out=out, shuffle_inputs=shuffle_inputs)
             typer.echo(f"{m['method']}: {m['n']} windows; explained: {m['scalar']}; max |sum(attr) - (pred - ref)| "
                        f"{m['max_abs_delta']} (max |pred - ref| {m['max_abs_pred_minus_ref']})")
             typer.echo(f"wrote {', '.join(m['files'])} to {m['dir']}")
@@ -159,12 +161,26 @@ def register(app: typer.Typer) -> None:
         tax_group: str = typer.Option(None, "--tax-group", help="JASPAR CORE taxonomic group, e.g. fungi, vertebrates"),
         max_seqlets: int = typer.Option(2000, "--max-seqlets", help="seqlets per sign given to modisco-lite", min=10),
         q_max: float = typer.Option(0.05, "--q", help="q-value below which a TOMTOM match is reported as significant"),
+        min_seqlets: int = typer.Option(20, "--min-seqlets", help="patterns with fewer seqlets are not matched", min=1),
+        min_total_ic: float = typer.Option(6.0, "--min-ic", help="patterns whose trimmed core holds fewer bits are "
+                                           "not matched", min=0.0),
     ) -> None:
         """TF-MoDISco (modisco-lite) patterns of the attributions, each matched to JASPAR by TOMTOM -> DIR/patterns.{tsv,json}."""
         from ..interpret.modisco import run_motifs
 
-        rows = run_motifs(attr_dir, release=release, tax_group=tax_group, max_seqlets=max_seqlets, q_max=q_max)
+        rows = run_motifs(attr_dir, release=release, tax_group=tax_group, max_seqlets=max_seqlets, q_max=q_max,
+                          min_seqlets=min_seqlets, min_total_ic=min_total_ic)
         for r in rows:
-            typer.echo(f"{r['sign']} pattern {r['index']}: {r['n_seqlets']} seqlets, {r['width']} bp; best match "
-                       f"{r['match_id']} {r['match_name']} (q {r['q_value']:.2g}{', significant' if r['significant'] else ''})")
+            head = f"{r['sign']} pattern {r['index']}: {r['n_seqlets']} seqlets, {r['width']} bp, {r['ic_total']:.1f} bits"
+            if r["skipped"]:
+                typer.echo(f"{head}; not matched ({r['skipped']})")
+            else:
+                typer.echo(f"{head}; best match {r['match_id']} {r['match_name']} "
+                           f"(q {r['q_value']:.2g}{', significant' if r['significant'] else ''})")
         typer.echo(f"{len(rows)} patterns; wrote {Path(attr_dir) / 'patterns.tsv'}")
+        run_dir = next((d for d in Path(attr_dir).resolve().parents if (d / "study.yaml").exists()
+                        and (d / "data").is_dir()), None)
+        if run_dir is not None:  # the attributions lie inside a run: its report gains the Motifs section
+            from ..report.html import render_report
+
+            typer.echo(f"report: {render_report(run_dir)} (section Motifs)")

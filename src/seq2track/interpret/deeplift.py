@@ -237,11 +237,14 @@ def write_attribution_bigwig(path: str | Path, sizes: dict[str, int], chroms: li
 
 def run_attribute_many(run: Any, method: str = "deepliftshap", regions: str = "test", n: int = 1000,
                        track: int | str = 0, n_shuffles: int = 10, seed: int | None = None,
-                       out: str | Path | None = None, bigwig: bool = True) -> dict:
+                       out: str | Path | None = None, bigwig: bool = True, shuffle_inputs: bool = False) -> dict:
     """Attributions of ``n`` windows of a trained ``run`` -> ``out`` (default
     ``RUN/interpret/attributions/<method>/``): ``ohe.npz`` and ``hyp.npz`` (``arr_0: float32[n, 4, L]``,
     modisco-lite's ``-s``/``-a`` inputs), ``windows.tsv`` (chrom, start, end, pred, ref, delta),
-    ``attribution.bw`` (actual contributions per base) and ``summary.json``. Returns the summary."""
+    ``attribution.bw`` (actual contributions per base) and ``summary.json``. Returns the summary.
+
+    ``shuffle_inputs``: each window is dinucleotide-shuffled first (``marginalize.dinucleotide_shuffle``,
+    seeded) -- the negative control of motif discovery; no bigWig then (the bases are not the genome's)."""
     import pandas as pd
 
     from .. import atomic
@@ -259,6 +262,11 @@ def run_attribute_many(run: Any, method: str = "deepliftshap", regions: str = "t
     windows = select_windows(prep, regions, int(n), rng)
     L = prep.input_length
     codes = np.stack([np.asarray(prep.chrom_codes(c)[s : s + L]) for c, s in windows])
+    if shuffle_inputs:
+        from .marginalize import shuffle_backgrounds
+
+        codes = shuffle_backgrounds(codes, np.random.default_rng([seed, 18, 1]))
+        bigwig = False
     if method == "deepliftshap":
         a = deeplift_shap(run.model, run.loss, codes, t, prep.rc_perm, n_shuffles=n_shuffles, seed=seed)
     elif method == "ig":
@@ -283,6 +291,7 @@ def run_attribute_many(run: Any, method: str = "deepliftshap", regions: str = "t
         "method": method, "regions": str(regions), "n": len(windows), "input_length": L, "track": tracks[t],
         "scalar": f"sum over the {prep.n_bins} target bins of {tracks[t]}'s prediction (target scale), RC-averaged",
         "n_references": int(n_shuffles) if method != "ism" else 0, "seed": seed,
+        "shuffled_inputs": bool(shuffle_inputs),
         "max_abs_delta": float(np.abs(a.delta[fin]).max()) if fin.any() else None,
         "max_abs_pred_minus_ref": float(np.abs(a.pred - a.ref)[fin].max()) if fin.any() else None,
         "files": files + ["summary.json"],

@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from .. import atomic
+from ..rundir import RunPaths
 from ..version import __version__
 
-SECTIONS_DIR = "report_sections"
+SECTIONS_DIR = RunPaths.SECTIONS
 
 
 @dataclass
@@ -191,6 +192,42 @@ def _data_html(meta: dict | None) -> str:
     )
 
 
+def _gc_balance_html(meta: dict | None, plots) -> str:
+    """Peak-centred studies: GC of positives vs negatives per split (``meta['peaks']``); '' otherwise."""
+    pk = (meta or {}).get("peaks")
+    if not isinstance(pk, dict) or not pk.get("splits"):
+        return ""
+    order = sorted(pk["splits"], key=lambda s: (["train", "val", "test"] + [s]).index(s))
+    splits = {s: pk["splits"][s] for s in order if pk["splits"][s].get("n_peaks")}
+
+    def ks(v):
+        return "–" if v is None else f"{v:.4f}"
+
+    rows = "".join(
+        f"<tr><td>{html.escape(s)}</td><td class='num'>{_f(d.get('n_peaks'))}</td>"
+        f"<td class='num'>{_f(d.get('n_negatives'))}</td><td class='num'>{_f(d.get('n_candidates'))}</td>"
+        f"<td class='num'>{_f(d.get('gc_mean_peaks'), 4)}</td><td class='num'>{_f(d.get('gc_mean_negatives'), 4)}</td>"
+        f"<td class='num'><b>{ks(d.get('ks_gc'))}</b></td><td class='num'>{_f(d.get('n_from_nearest_bin'))}</td></tr>"
+        for s, d in ((s, pk["splits"][s]) for s in order)
+    )
+    fig = figure_html(
+        plots.gc_balance(splits, pk["gc_edges"]),
+        "GC fraction of the input windows in each split: peak-centred windows (blue) and the negatives drawn for "
+        "them (black line), as densities over the matching bins (edges at the peaks' GC quantiles). KS is the "
+        "two-sample Kolmogorov–Smirnov statistic of the two GC distributions (0 = identical).",
+        "GC balance",
+    ) if splits and pk.get("gc_edges") else ""
+    return (
+        f"<p>Negatives were drawn away from peaks, {_f(pk.get('ratio'), 2)} per peak, matched on "
+        f"<b>{html.escape(str(pk.get('match')))}</b> in {_f(pk.get('gc_bins'))} GC bins within each split (no "
+        "negative serves two splits). A model can tell peaks from unmatched negatives by GC alone; the smaller "
+        "the KS, the less that shortcut is open (the audit warns above its limit).</p>"
+        + fig
+        + "<table><tr><th>split</th><th>peaks</th><th>negatives</th><th>candidates</th><th>mean GC, peaks</th>"
+        f"<th>mean GC, negatives</th><th>KS</th><th>from the nearest bin</th></tr>{rows}</table>"
+    )
+
+
 def _training_html(history: list[dict], m: dict, plots) -> str:
     tr = m.get("train") or {}
     parts = []
@@ -294,15 +331,16 @@ def _plots_html(run_dir: Path) -> str:
     }
     parts = []
     for name, cap in captions.items():
-        p = run_dir / "plots" / name
+        p = RunPaths(run_dir).plot(name)
         if p.exists():
             parts.append(figure_html(p.read_bytes(), cap, name.removesuffix(".png")))
     return "".join(parts) or "<p class='muted'>No plots yet: run <code>seq2track evaluate RUN</code>.</p>"
 
 
 def _files_html(run_dir: Path, timings: dict | None) -> str:
-    names = ["study.yaml", "metrics.json", "history.csv", "predictions/test.npz", "model/best.ckpt",
-             "model/last.ckpt", "data/meta.json", "mlflow.db"]
+    rp = RunPaths(run_dir)
+    names = [str(p.relative_to(run_dir)) for p in (rp.study, rp.metrics, rp.history, rp.prediction("test"),
+                                                    rp.best_ckpt, rp.last_ckpt, rp.data / "meta.json", rp.mlflow_db)]
     items = "".join(f"<li><code>{n}</code></li>" for n in names if (run_dir / n).exists())
     tm = ""
     if timings:
@@ -316,13 +354,14 @@ def render_report(run_dir: str | Path, extra_sections: list[Section] | None = No
     import jinja2
 
     from ..train import read_history
-    from . import plots
+    from . import motifs, plots
 
     run_dir = Path(run_dir)
-    study = _read_yaml(run_dir / "study.yaml")
-    meta = _read_json(run_dir / "data" / "meta.json")
-    m = _read_json(run_dir / "metrics.json") or {}
-    timings = _read_json(run_dir / "timings.json")
+    rp = RunPaths(run_dir)
+    study = _read_yaml(rp.study)
+    meta = _read_json(rp.data / "meta.json")
+    m = _read_json(rp.metrics) or {}
+    timings = _read_json(rp.timings)
     history = read_history(run_dir)
     sections = [
         Section("Results", _metrics_html(m) if m else "<p class='muted'>Not evaluated yet.</p>", 10, "results"),
@@ -330,8 +369,10 @@ def render_report(run_dir: str | Path, extra_sections: list[Section] | None = No
         Section("Per chromosome", _per_chrom_html(m), 30, "per-chromosome"),
         Section("Training", _training_html(history, m, plots), 40, "training"),
         Section("Data", _data_html(meta), 50, "data"),
+        Section("GC balance of peaks and negatives", _gc_balance_html(meta, plots), 55, "gc-balance"),
         Section("Study", _study_html(study), 60, "study"),
         Section("Files", _files_html(run_dir, timings), 90, "files"),
+        Section("Motifs", motifs.section_html(run_dir), 160, "motifs"),  # TF-MoDISco patterns, if any
     ]
     sections = [s for s in sections if s.html]
     sections += _stored_sections(run_dir) + list(extra_sections or [])
@@ -347,7 +388,7 @@ def render_report(run_dir: str | Path, extra_sections: list[Section] | None = No
         version=__version__,
         sections=[{"title": s.title, "anchor": s.anchor, "html": s.html} for s in sections],
     )
-    out = run_dir / "report.html"
+    out = rp.report
     atomic.write_text(out, page)
     return out
 
