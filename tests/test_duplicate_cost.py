@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 from conftest import TINY_SMALL
 
-from seq2track.pitfalls.duplicate_cost import MAX_INFLATION, _pearson, duplicate_cost
+from seq2track.metrics import pearson as _pearson
+from seq2track.metrics import regression_metrics
+from seq2track.pitfalls.duplicate_cost import MAX_INFLATION, duplicate_cost
 
 
 def _windows(n: int, rng) -> dict:
@@ -53,6 +55,8 @@ def test_audit_with_a_trained_run_measures_the_flagged_windows(tmp_path):
     z = np.load(tmp_path / "run" / "predictions" / "test.npz")
     assert cost["n_test"] == len(z["pred"])
     assert cost["pearson_all"] == pytest.approx(_pearson(z["pred"], z["obs"]))
+    # the same figure the run's metrics.json reports for its test split
+    assert cost["pearson_all"] == pytest.approx(regression_metrics(z["pred"], z["obs"])["pearson"], rel=1e-6)
     measurable = cost["inflation"] > MAX_INFLATION and cost["ci_low"] > 0
     assert dup.status == ("fail" if measurable else "warn"), dup.message
     assert f"{cost['inflation']:+.4f}" in dup.message

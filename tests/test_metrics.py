@@ -124,3 +124,14 @@ def test_interval() -> None:
     assert b1[1] > v.min() and b1[2] < v.max()
     assert np.isnan(interval([1.0])[1]) and np.isnan(interval([])[0])
     assert interval([2.0, 2.0, 2.0]) == (2.0, 2.0, 2.0)
+
+
+def test_fast_pearson_is_the_headline_pearson():
+    from seq2track.metrics import pearson, regression_metrics
+
+    rng = np.random.default_rng(3)
+    obs = rng.gamma(2.0, 1.0, size=(50, 3, 8))
+    pred = obs + rng.normal(0, 1.0, size=obs.shape)
+    pred[0, 1, 2] = np.nan  # a non-finite pair is dropped, as in regression_metrics
+    pred[:, 2] = 1.0  # a constant track has no Pearson and is left out of the mean
+    assert pearson(pred, obs) == pytest.approx(regression_metrics(pred, obs)["pearson"], rel=1e-9)

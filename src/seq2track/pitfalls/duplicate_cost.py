@@ -16,18 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from ..metrics import pearson
+
 #: an inflation of the test Pearson above this, with an interval excluding 0, makes the check fail
 MAX_INFLATION = 0.01
-
-
-def _pearson(p: np.ndarray, o: np.ndarray) -> float:
-    """Mean over tracks of the Pearson r over all bins; ``p, o: float[n, T, B]``."""
-    r = []
-    for t in range(p.shape[1]):
-        a, b = p[:, t].ravel().astype(np.float64), o[:, t].ravel().astype(np.float64)
-        if a.std() > 0 and b.std() > 0:
-            r.append(float(np.corrcoef(a, b)[0, 1]))
-    return float(np.mean(r)) if r else float("nan")
 
 
 def duplicate_cost(predictions: dict[str, np.ndarray], flagged: set[tuple[str, int]], n_boot: int = 200,
@@ -43,16 +35,16 @@ def duplicate_cost(predictions: dict[str, np.ndarray], flagged: set[tuple[str, i
     f = np.fromiter(((str(c), int(s)) in flagged for c, s in keys), dtype=bool, count=len(pred))
     if not f.any() or f.all():
         return None
-    full, rest = _pearson(pred, obs), _pearson(pred[~f], obs[~f])
+    full, rest = pearson(pred, obs), pearson(pred[~f], obs[~f])
     rng = np.random.default_rng(seed)
     boot = np.empty(n_boot)
     for i in range(n_boot):
         j = rng.integers(0, len(pred), len(pred))
         k = j[~f[j]]
-        boot[i] = _pearson(pred[j], obs[j]) - _pearson(pred[k], obs[k])
+        boot[i] = pearson(pred[j], obs[j]) - pearson(pred[k], obs[k])
     lo, hi = np.nanpercentile(boot, [2.5, 97.5])
     return {"n_test": int(len(pred)), "n_flagged": int(f.sum()), "pearson_all": full,
-            "pearson_flagged": _pearson(pred[f], obs[f]), "pearson_rest": rest, "inflation": full - rest,
+            "pearson_flagged": pearson(pred[f], obs[f]), "pearson_rest": rest, "inflation": full - rest,
             "ci_low": float(lo), "ci_high": float(hi), "n_boot": n_boot}
 
 
