@@ -20,7 +20,8 @@ from conftest import TINY_SMALL, make_tiny_study
 
 #: two CPU ranks; no k-mer baseline or browser plots (they are not what this module tests)
 DDP = {**TINY_SMALL, "train.device": "cpu", "train.devices": 2, "train.strategy": "ddp", "train.max_epochs": 2,
-       "baseline.kmer_ridge": False, "evaluate.n_browser_regions": 0}
+       "baseline.kmer_ridge": False, "evaluate.n_browser_regions": 0,
+       "evaluate.batch_size": 8}  # inference batches of 8: the tiny splits (30-40 windows) are split over 2 ranks
 
 
 def _cli_run(study: Path, out: Path, log: Path, *flags: str) -> subprocess.CompletedProcess:
@@ -106,6 +107,108 @@ def test_metrics_equal_a_single_process_evaluation_of_the_saved_weights(ddp_runs
     evaluate_run(run.study, run.prepared, run.dir, model=run.model, loss=run.loss)
     again = json.loads((copy / "metrics.json").read_text())
     assert again["test"] == written["test"] and again["val"] == written["val"]
+
+
+def _splits(log: Path) -> dict[int, list[dict]]:
+    """{rank: [the slice records of ranks.split_map]} from the ranks' debug logs."""
+    return {r: [json.loads(x) for x in (log / f"split-rank{r}.jsonl").read_text().splitlines()] for r in (0, 1)}
+
+
+def test_the_training_ranks_split_the_evaluation(ddp_runs):
+    """Rank 1 stays after fit and predicts its slice of val and test; rank 0 gathers and writes."""
+    from seq2track.data.cache import PreparedDataset
+
+    run, log = ddp_runs["runs"][0]["run"], ddp_runs["runs"][0]["log"]
+    ds = PreparedDataset(run / "data")
+    sp = _splits(log)
+    for split, k in (("val", 0), ("test", 1)):
+        n = len(ds.rows(split))
+        a, b = sp[0][k], sp[1][k]
+        assert a["name"] == b["name"] == "predict_windows" and a["world"] == 2 and a["n"] == b["n"] == n
+        assert (a["lo"], a["hi"], b["lo"], b["hi"]) == (0, b["lo"], b["lo"], n)  # contiguous, disjoint, all
+        assert 0 < b["lo"] < n and b["lo"] % 8 == 0  # a real split, on a batch edge
+    with np.load(run / "predictions" / "test.npz") as z:
+        assert np.array_equal(z["rows"], ds.rows("test")) and z["pred"].shape[0] == len(ds.rows("test"))
+
+
+def _torchrun(*args: str, log: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "SEQ2TRACK_SAMPLER_LOG": str(log), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+           "-m", "seq2track", *args]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_torchrun_splits_evaluate_predict_attribute_and_variants(ddp_runs, tmp_path):
+    """The same commands under ``torchrun --nproc-per-node 2`` write what one process writes, bit for bit."""
+    import pyBigWig
+
+    from seq2track.evaluate import evaluate_run
+    from seq2track.export import write_predictions
+    from seq2track.interpret.deeplift import run_attribute_many
+    from seq2track.interpret.variants import run_variants
+    from seq2track.rundir import Run
+
+    src = ddp_runs["runs"][0]["run"]
+    one = Path(shutil.copytree(src, tmp_path / "one"))
+    two = Path(shutil.copytree(src, tmp_path / "two"))
+    for p in (one, two):
+        (p / "metrics.json").unlink()
+    run = Run.open(one)
+    codes = run.prepared.chrom_codes("chr1")
+    lines = ["##fileformat=VCFv4.2", "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO"]
+    for k, p in enumerate(range(1200, 18000, 700)):
+        ref = "ACGT"[int(codes[p - 1])]
+        lines.append(f"chr1\t{p}\tv{k}\t{ref}\t{'ACGT'[(int(codes[p - 1]) + 1) % 4]}\t.\t.\t.")
+    vcf = tmp_path / "v.vcf"
+    vcf.write_text("\n".join(lines) + "\n")
+
+    # one process
+    evaluate_run(run.study, run.prepared, run.dir, model=run.model, loss=run.loss)
+    write_predictions(one, one / "pred.bw", chroms=["chr1"])
+    run_attribute_many(run, "deepliftshap", regions="all", n=12, n_shuffles=2, out=one / "attr")
+    run_variants(run, vcf, one / "variants.tsv")
+    # two ranks, each command through the CLI
+    log = tmp_path / "log"
+    for args in (("evaluate", str(two)), ("predict", str(two), "--out", str(two / "pred.bw"), "--chroms", "chr1"),
+                 ("attribute", str(two), "--method", "deepliftshap", "--regions", "all", "--n-windows", "12",
+                  "--shuffles", "2", "--out", str(two / "attr")),
+                 ("variants", str(two), "--vcf", str(vcf), "--out", str(two / "variants.tsv"))):
+        p = _torchrun(*args, log=log)
+        assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+
+    m1, m2 = (json.loads((r / "metrics.json").read_text()) for r in (one, two))
+    assert m1["test"] == m2["test"] and m1["val"] == m2["val"]
+    for split in ("val", "test"):
+        with np.load(one / "predictions" / f"{split}.npz") as a, np.load(two / "predictions" / f"{split}.npz") as b:
+            assert np.array_equal(a["pred"], b["pred"]) and np.array_equal(a["rows"], b["rows"])
+    a, b = pyBigWig.open(str(one / "pred.bw")), pyBigWig.open(str(two / "pred.bw"))
+    n = a.chroms("chr1")
+    va, vb = np.array(a.values("chr1", 0, n)), np.array(b.values("chr1", 0, n))
+    a.close(), b.close()
+    assert np.isfinite(va).sum() > 1000 and va.tobytes() == vb.tobytes()
+    for f in ("hyp.npz", "ohe.npz"):
+        with np.load(one / "attr" / f) as a, np.load(two / "attr" / f) as b:
+            assert np.array_equal(a["arr_0"], b["arr_0"])
+    assert (one / "attr" / "windows.tsv").read_text() == (two / "attr" / "windows.tsv").read_text()
+    assert (one / "variants.tsv").read_text() == (two / "variants.tsv").read_text()
+    # every command was really split: rank 1 computed a non-empty part of each
+    names = {rec["name"] for rec in _splits(log)[1] if rec["hi"] > rec["lo"]}
+    assert {"predict_windows", "predict chr1", "attribute deepliftshap", "variants"} <= names
+
+
+def test_torchrun_trains_and_evaluates_as_lightnings_launcher_does(ddp_runs, tmp_path):
+    """``torchrun --nproc-per-node 2 -m seq2track run``: torchrun starts both ranks (Lightning launches
+    none); same shards, same weights, same metrics as the run Lightning's ddp launcher started."""
+    out, log = tmp_path / "run", tmp_path / "log"
+    p = _torchrun("run", str(ddp_runs["study"]), "--out", str(out), log=log)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    ref = ddp_runs["runs"][0]["run"]
+    m1, m2 = (json.loads((r / "metrics.json").read_text()) for r in (ref, out))
+    assert m1["test"] == m2["test"] and m1["val"] == m2["val"]
+    w1, w2 = _ckpt_weights(ref / "model" / "best.ckpt"), _ckpt_weights(out / "model" / "best.ckpt")
+    assert all(np.array_equal(w1[k], w2[k]) for k in w1)
+    assert _drawn(log) == _drawn(ddp_runs["runs"][0]["log"])
+    assert {rec["name"] for rec in _splits(log)[1]} == {"predict_windows"}  # rank 1 stayed to evaluate
 
 
 def test_a_rerun_gives_the_same_numbers(ddp_runs):

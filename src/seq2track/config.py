@@ -240,6 +240,10 @@ class BaselineConfig(_Strict):
 
 
 class EvaluateConfig(_Strict):
+    batch_size: int = Field(
+        256, ge=1, description="windows per forward pass of evaluation, predict, attribution and variant scoring "
+        "(per rank); several ranks split the windows on multiples of it, so every rank count gives the same numbers"
+    )
     peak_threshold: float | None = Field(
         None, description="transformed-signal threshold for classification metrics when no peaks BED is given"
     )

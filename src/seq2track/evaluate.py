@@ -27,6 +27,7 @@ import numpy as np
 from . import atomic
 from .config import Study
 from .errors import DataError
+from .ranks import leave_if_worker
 from .rundir import RunPaths
 from .metrics import REGRESSION_KEYS, classification_metrics, per_group, regression_metrics
 
@@ -204,6 +205,12 @@ def evaluate_run(study: Study, prepared, run_dir: str | Path, model=None, loss=N
     run_dir = Path(run_dir)
     if model is None or loss is None:
         model, loss, _ = load_model(run_dir)
+    # the model's predictions first: inside ranks.split_across_ranks every rank predicts its slice of
+    # each split, rank 0 gathers them and goes on alone (the others leave here, having written nothing)
+    preds = {split: predict(model, loss, prepared, prepared.rows(split), batch_size=study.evaluate.batch_size,
+                            rc_average=study.train.rc_average_eval)
+             for split in ("val", "test") if len(prepared.rows(split))}
+    leave_if_worker()
     ev = study.evaluate
     names = list(prepared.track_names)
     peaks = read_peaks(study.peaks, prepared.chroms) if study.peaks else None
@@ -228,7 +235,7 @@ def evaluate_run(study: Study, prepared, run_dir: str | Path, model=None, loss=N
         if len(rows) == 0:
             continue
         obs = prepared.targets(rows)
-        pred = predict(model, loss, prepared, rows, rc_average=study.train.rc_average_eval)
+        pred = preds[split]
         lab = _labels(study, prepared, rows, obs, thr, peaks)
         out[split] = score(pred, obs, lab, names)
         if "kind" in prepared.all_windows and getattr(loss, "name", "") != "bce":  # peak-centred windows

@@ -16,6 +16,7 @@ import numpy as np
 from . import atomic
 from .data.cache import PreparedDataset, onehot
 from .predict import predict_onehot
+from .ranks import leave_if_worker, split_map
 from .rundir import Run
 from .errors import ConfigError
 from .io.chroms import resolve_all
@@ -29,21 +30,30 @@ def tile_starts(chrom_len: int, input_length: int, target_length: int) -> np.nda
 
 
 def predict_chrom(model, loss, ds: PreparedDataset, chrom: str, batch_size: int = 256, rc_avg: bool = True) -> tuple[int, np.ndarray]:
-    """``(first_bin, values: float32[T, n])``: track-unit predictions for bins first_bin..first_bin+n."""
+    """``(first_bin, values: float32[T, n])``: track-unit predictions for bins first_bin..first_bin+n.
+
+    Inside ``ranks.split_across_ranks`` the tiles are split over the ranks; a worker rank gets
+    ``values = None``."""
     L = ds.chrom_sizes[chrom]
     tl = ds.n_bins * ds.resolution
     starts = tile_starts(L, ds.input_length, tl)
     codes = ds.chrom_codes(chrom)
     T = len(ds.track_names)
-    vals = np.zeros((T, len(starts) * ds.n_bins), dtype=np.float32)
-    step = 4096
-    for lo in range(0, len(starts), step):
-        s = starts[lo : lo + step]
-        idx = s[:, None] + np.arange(ds.input_length)
-        p = predict_onehot(model, loss, onehot(codes[idx]), ds.rc_perm if rc_avg else None, batch_size)
-        p = ds.to_track_units(p)  # [n, T, B]
-        vals[:, lo * ds.n_bins : (lo + len(s)) * ds.n_bins] = np.transpose(p, (1, 0, 2)).reshape(T, -1)
-    return ds.flank // ds.resolution, vals
+    step = 16 * batch_size
+
+    def part(lo: int, hi: int) -> np.ndarray:  # tiles lo..hi -> float32[hi - lo, T, B] in track units
+        out = np.zeros((hi - lo, T, ds.n_bins), dtype=np.float32)
+        for a in range(lo, hi, step):
+            s = starts[a : min(a + step, hi)]
+            idx = s[:, None] + np.arange(ds.input_length)
+            p = predict_onehot(model, loss, onehot(codes[idx]), ds.rc_perm if rc_avg else None, batch_size)
+            out[a - lo : a - lo + len(s)] = ds.to_track_units(p)
+        return out
+
+    p = split_map(len(starts), part, align=batch_size, name=f"predict {chrom}")
+    if p is None:  # a worker rank of a split: its tiles are with rank 0
+        return ds.flank // ds.resolution, None
+    return ds.flank // ds.resolution, np.transpose(p, (1, 0, 2)).reshape(T, -1)
 
 
 def write_predictions(
@@ -53,7 +63,7 @@ def write_predictions(
     track: str | None = None,
     residuals: bool = False,
     bedgraph: bool = False,
-    batch_size: int = 256,
+    batch_size: int | None = None,
 ) -> dict:
     """Predict over whole chromosomes of a run and write one track as bigWig (or bedGraph).
 
@@ -63,6 +73,7 @@ def write_predictions(
     """
     run = Run.open(run_dir)
     model, loss, ds = run.model, run.loss, run.prepared
+    batch_size = int(batch_size or run.study.evaluate.batch_size)
     if chroms is None:
         chroms = sorted(set(ds.windows.loc[ds.windows.split == "test", "chrom"]), key=ds.chroms.index)
     elif chroms == ["all"]:
@@ -80,11 +91,14 @@ def write_predictions(
     first: dict[str, int] = {}
     for c in chroms:
         b0, v = predict_chrom(model, loss, ds, c, batch_size)
+        if v is None:
+            continue
         v = v[ti]
         if residuals:
             obs = ds.chrom_bins(c, ti)[b0 : b0 + len(v)]
             v = obs - v
         values[c], first[c] = v, b0
+    leave_if_worker()  # inside ranks.split_across_ranks only rank 0 writes
     out = Path(out)
     if bedgraph:
         with atomic.atomic_path(out) as tmp, open(tmp, "w") as fh:

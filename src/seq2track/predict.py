@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from .data.cache import onehot
+from .ranks import split_map
 
 #: a predictor: one-hot ``float32[n, 4, L]`` -> predictions ``float32[n, T, B]``
 Predictor = Callable[[np.ndarray], np.ndarray]
@@ -74,15 +75,22 @@ def predict_windows(model: Any, loss: Any, prepared: Any, rows: np.ndarray, batc
     """Predictions ``float32[n, T, B]`` on the target scale for window ``rows`` of a prepared cache.
 
     The one-hot input is gathered a few batches at a time from the memory-mapped cache, so a
-    whole split never sits in memory as one-hot.
+    whole split never sits in memory as one-hot. Inside ``ranks.split_across_ranks`` the rows are
+    split over the ranks (slices on batch edges: the same batches as one process); rank 0 gets
+    all predictions in the order of ``rows``, the other ranks ``None``.
     """
     rows = np.asarray(rows, dtype=np.int64)
-    out = np.empty((len(rows), len(prepared.track_names), prepared.n_bins), dtype=np.float32)
-    chunk = 8 * batch_size
     perm = prepared.rc_perm if rc_average else None
-    for lo in range(0, len(rows), chunk):
-        out[lo : lo + chunk] = predict_onehot(model, loss, prepared.onehot(rows[lo : lo + chunk]), perm, batch_size)
-    return out
+
+    def part(lo: int, hi: int) -> np.ndarray:
+        sub = rows[lo:hi]
+        out = np.empty((len(sub), len(prepared.track_names), prepared.n_bins), dtype=np.float32)
+        chunk = 8 * batch_size
+        for a in range(0, len(sub), chunk):
+            out[a : a + chunk] = predict_onehot(model, loss, prepared.onehot(sub[a : a + chunk]), perm, batch_size)
+        return out
+
+    return split_map(len(rows), part, align=batch_size, name="predict_windows")
 
 
 def torch_predictor(model: Any, loss: Any = None, track_perm: np.ndarray | None = None,

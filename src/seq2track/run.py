@@ -68,12 +68,18 @@ def run_study(study: Study, run_dir: str | Path, force: bool = False, progress_b
 
     from .pitfalls.audit import warn_if_unsound
 
-    from .train.distributed import is_worker
+    from .ranks import split_across_ranks
+    from .train.distributed import is_worker, release_ranks
 
     run_dir = Path(run_dir)
     paths = RunPaths(run_dir)
-    if is_worker():  # a worker rank trains its shard and exits inside train_model; rank 0 does the rest
-        return train_model(study, _prepare(study, run_dir, force), run_dir, resume=True, progress_bar=False)
+    if is_worker():  # a worker rank trains its shard, predicts its slice of val/test, and exits; rank 0 writes
+        prepared = _prepare(study, run_dir, force)
+        with release_ranks():
+            result = train_model(study, prepared, run_dir, resume=True, progress_bar=False, keep_ranks=True)
+            with split_across_ranks():
+                evaluate_run(study, prepared, run_dir, model=result.model, loss=result.loss)
+        raise SystemExit(0)
     for w in warn_if_unsound(study):
         sys.stderr.write(f"\n!!! WARNING (pitfall): {w}\n\n")
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -85,12 +91,14 @@ def run_study(study: Study, run_dir: str | Path, force: bool = False, progress_b
     t = time.perf_counter()
     prepared = _prepare(study, run_dir, force)
     timings["prepare"] = time.perf_counter() - t
-    t = time.perf_counter()
-    result = train_model(study, prepared, run_dir, resume=not force, progress_bar=progress_bar)
-    timings["train"] = time.perf_counter() - t
-    t = time.perf_counter()
-    metrics = evaluate_run(study, prepared, run_dir, model=result.model, loss=result.loss)
-    timings["evaluate"] = time.perf_counter() - t
+    with release_ranks():  # the training ranks stay up after fit and split the evaluation's predictions
+        t = time.perf_counter()
+        result = train_model(study, prepared, run_dir, resume=not force, progress_bar=progress_bar, keep_ranks=True)
+        timings["train"] = time.perf_counter() - t
+        t = time.perf_counter()
+        with split_across_ranks():
+            metrics = evaluate_run(study, prepared, run_dir, model=result.model, loss=result.loss)
+        timings["evaluate"] = time.perf_counter() - t
     t = time.perf_counter()
     atomic.write_json(paths.timings, timings)
     report = render_report(run_dir)

@@ -98,8 +98,11 @@ def register(app: typer.Typer) -> None:
         from ..rundir import Run
         from ..interpret.variants import run_variants
 
+        from ..ranks import launched_split
+
         r = Run.open(run)
-        s = run_variants(r, vcf, out, max_indel=max_indel, pseudocount=pseudocount)
+        with launched_split():  # under torchrun / srun the ranks split the variants; rank 0 writes
+            s = run_variants(r, vcf, out, max_indel=max_indel, pseudocount=pseudocount)
         st = ", ".join(f"{k} {v}" for k, v in s["status"].items() if v)
         typer.echo(f"{s['n_variants']} alleles: {st}")
         for track, m in s.get("truth", {}).items():
@@ -123,7 +126,8 @@ def register(app: typer.Typer) -> None:
         method: str = typer.Option(None, "--method", help="deepliftshap|ism|ig over --n windows: arrays for "
                                    "modisco-lite (ohe.npz, hyp.npz) + a per-base bigWig, instead of logos"),
         regions: str = typer.Option("test", "--regions", help="with --method: test, all or a BED path"),
-        n: int = typer.Option(1000, "--n", help="with --method: number of windows", min=1),
+        n: int = typer.Option(1000, "--n", "--n-windows", help="with --method: number of windows "
+                              "(spell it --n-windows after torchrun, whose own parser takes --n for its options)", min=1),
         shuffles: int = typer.Option(10, "--shuffles", help="with --method: dinucleotide-shuffled references", min=1),
         out: Path = typer.Option(None, "--out", "-o", help="with --method: output folder "
                                  "(default RUN/interpret/attributions/METHOD)"),
@@ -137,9 +141,11 @@ def register(app: typer.Typer) -> None:
         r = Run.open(run)
         if method is not None:
             from ..interpret.deeplift import run_attribute_many
+            from ..ranks import launched_split
 
-            m = run_attribute_many(r, method, regions=regions, n=n, track=track, n_shuffles=shuffles, seed=seed,
-                                   out=out, shuffle_inputs=shuffle_inputs)
+            with launched_split():  # under torchrun / srun the ranks split the windows; rank 0 writes
+                m = run_attribute_many(r, method, regions=regions, n=n, track=track, n_shuffles=shuffles, seed=seed,
+                                       out=out, shuffle_inputs=shuffle_inputs)
             typer.echo(f"{m['method']}: {m['n']} windows; explained: {m['scalar']}; max |sum(attr) - (pred - ref)| "
                        f"{m['max_abs_delta']} (max |pred - ref| {m['max_abs_pred_minus_ref']})")
             typer.echo(f"wrote {', '.join(m['files'])} to {m['dir']}")

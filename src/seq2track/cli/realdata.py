@@ -142,8 +142,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Tile the trained model over whole chromosomes and write its predictions (track units) for a genome browser."""
         from ..export import write_predictions
+        from ..ranks import launched_split
 
-        s = write_predictions(run, out, chroms=chroms, track=track, residuals=residuals, bedgraph=bedgraph)
+        with launched_split():  # under torchrun / srun the ranks split the tiles; rank 0 writes
+            s = write_predictions(run, out, chroms=chroms, track=track, residuals=residuals, bedgraph=bedgraph)
         typer.echo(f"wrote {s['path']}: track {s['track']}, {sum(s['bins'].values()):,} bins on {', '.join(s['chroms'])}")
 
     @app.command("import-model")

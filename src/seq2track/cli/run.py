@@ -83,9 +83,11 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def evaluate(run_dir: Path = typer.Argument(..., help="a run directory written by `seq2track train` or `run`")) -> None:
         """Evaluate a trained run on val/test against the k-mer baseline; write metrics, plots, report."""
+        from ..ranks import launched_split
         from ..run import evaluate_only
 
-        m = evaluate_only(run_dir)
+        with launched_split():  # under torchrun / srun the ranks split the predictions; rank 0 writes
+            m = evaluate_only(run_dir)
         typer.echo(_summary(m))
         typer.echo(f"report: {m['report']}")
 

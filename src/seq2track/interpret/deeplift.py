@@ -10,6 +10,10 @@ one prediction (loss link applied, reverse-complement averaged before the link).
   (what TF-MoDISco clusters); actual contributions are ``hyp * onehot`` and obey DeepLIFT's
   summation-to-delta: they sum to ``f(x) - mean_k f(ref_k)``; :attr:`Attributions.delta`
   is the measured violation per window.
+* :func:`run_attribute_many` computes blocks of ``evaluate.batch_size`` windows, each block seeded
+  on its own (``(seed, block)``), so a window's attribution does not depend on the rank count;
+  inside ``ranks.split_across_ranks`` (``torchrun ... -m seq2track attribute``) the blocks are
+  split over the ranks and rank 0 writes.
 * :func:`ig_attributions` / :func:`ism_attributions`: ``ism.integrated_gradients`` and
   ``ism.ism`` on the same scalar (reused, not re-implemented).
 
@@ -35,6 +39,7 @@ import numpy as np
 
 from ..data.cache import onehot
 from ..predict import predict_onehot
+from ..ranks import leave_if_worker, split_map
 
 METHODS = ("deepliftshap", "ig", "ism")
 
@@ -267,12 +272,29 @@ def run_attribute_many(run: Any, method: str = "deepliftshap", regions: str = "t
 
         codes = shuffle_backgrounds(codes, np.random.default_rng([seed, 18, 1]))
         bigwig = False
-    if method == "deepliftshap":
-        a = deeplift_shap(run.model, run.loss, codes, t, prep.rc_perm, n_shuffles=n_shuffles, seed=seed)
-    elif method == "ig":
-        a = ig_attributions(run.model, run.loss, codes, rng, t, prep.rc_perm, n_baselines=n_shuffles)
-    else:
-        a = ism_attributions(run.model, run.loss, codes, t, prep.rc_perm)
+
+    block = int(run.study.evaluate.batch_size)
+
+    def part(lo: int, hi: int) -> tuple[np.ndarray, ...]:
+        """Windows lo..hi in blocks of ``block``, block ``j`` seeded by ``(seed, j)``: the same numbers
+        whichever rank computes it (``ranks.split_map`` cuts on block edges)."""
+        out = []
+        for j0 in range(lo, hi, block):
+            c, j = codes[j0 : min(j0 + block, hi)], j0 // block
+            if method == "deepliftshap":
+                bseed = int(np.random.default_rng([seed, 18, 2, j]).integers(2**31 - 1))
+                a = deeplift_shap(run.model, run.loss, c, t, prep.rc_perm, n_shuffles=n_shuffles, seed=bseed)
+            elif method == "ig":
+                a = ig_attributions(run.model, run.loss, c, np.random.default_rng([seed, 18, 3, j]), t, prep.rc_perm,
+                                    n_baselines=n_shuffles)
+            else:
+                a = ism_attributions(run.model, run.loss, c, t, prep.rc_perm)
+            out.append(a)
+        return tuple(np.concatenate([getattr(a, f) for a in out]) for f in Attributions._fields)
+
+    got = split_map(len(codes), part, align=block, name=f"attribute {method}")
+    leave_if_worker()  # inside ranks.split_across_ranks only rank 0 goes on to write
+    a = Attributions(*got)
     x = onehot(codes)
     d = Path(out) if out is not None else run.out / "attributions" / method
     for name, arr in (("ohe", x), ("hyp", a.hyp)):

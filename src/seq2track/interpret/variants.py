@@ -22,6 +22,7 @@ import pandas as pd
 
 from ..io.genome import encode
 from ..predict import Predictor, predict_codes
+from ..ranks import leave_if_worker, split_map
 
 STATUSES = ("ok", "ref_mismatch", "unknown_chrom", "edge", "symbolic", "too_long")
 
@@ -199,7 +200,7 @@ def score_against_truth(effect: np.ndarray, classes: np.ndarray, true_effect: np
 
 # --- the edge: a trained run ---------------------------------------------------------------
 def run_variants(
-    run, vcf, out=None, max_indel: int | None = None, pseudocount: float = 1.0, batch_size: int = 256,
+    run, vcf, out=None, max_indel: int | None = None, pseudocount: float = 1.0, batch_size: int | None = None,
 ) -> dict:
     """Score the variants of ``vcf`` with a trained ``run`` (``rundir.Run``).
 
@@ -214,12 +215,20 @@ def run_variants(
     from ..io.vcf import info_column, read_vcf
 
     prep = run.prepared
+    batch_size = int(batch_size or run.study.evaluate.batch_size)
     v = read_vcf(vcf)
     w = variant_windows(v, chrom_lookup(prep.chroms, prep.chrom_codes), prep.input_length, max_indel)
     eff = None
     if len(w.rows):
-        eff = variant_effects(run.predictor(), w.ref, w.alt, run.to_units(), pseudocount=pseudocount,
-                              batch_size=batch_size)
+        f, units = run.predictor(), run.to_units()
+
+        def part(lo: int, hi: int) -> tuple[np.ndarray, ...]:
+            return tuple(variant_effects(f, w.ref[lo:hi], w.alt[lo:hi], units, pseudocount=pseudocount,
+                                         batch_size=batch_size))
+
+        got = split_map(len(w.rows), part, align=batch_size, name="variants")  # over ranks when split
+        eff = None if got is None else VariantEffects(*got)
+    leave_if_worker()  # inside ranks.split_across_ranks only rank 0 writes
     tracks = list(prep.track_names)
     table = effects_table(v, w, eff, tracks)
     out = Path(out) if out is not None else run.out / "variants.tsv"

@@ -35,9 +35,8 @@ import numpy as np
 
 from ..config import Study
 from ..errors import DataError
+from ..ranks import SAMPLER_LOG_ENV, rank_world
 
-#: the environment variable that names a folder for the samplers' debug logs
-SAMPLER_LOG_ENV = "SEQ2TRACK_SAMPLER_LOG"
 #: seconds a worker rank waits for rank 0's cache (``meta.json``); override with this variable
 CACHE_WAIT_ENV = "SEQ2TRACK_CACHE_WAIT_S"
 
@@ -190,15 +189,6 @@ def in_child_processes(trainer) -> bool:
     return isinstance(getattr(trainer.strategy, "launcher", None), _MultiProcessingLauncher)
 
 
-def dist_rank_world() -> tuple[int, int]:
-    """``(rank, world size)`` of the torch.distributed group when it is up, else ``(0, 1)``."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
 class ShardSampler:
     """Yields this rank's ``(epoch, key, positions)`` batches (positions index the split, int64[k]).
 
@@ -236,7 +226,7 @@ class ShardSampler:
     def __iter__(self):
         epoch = self.epoch
         self.epoch += 1
-        me, world = dist_rank_world()
+        me, world = rank_world()
         rank = 0 if self.world == 1 else me  # world 1: one process, or a split every rank reads whole (val)
         if self.world > 1 and world != self.world:
             raise RuntimeError(f"the sampler was built for {self.world} ranks but torch.distributed has {world}")

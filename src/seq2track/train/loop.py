@@ -16,7 +16,7 @@ and resumed ends with the same weights as one that never stopped.
 Several devices or machines (``train.devices``, ``train.num_nodes``, ``train.strategy``) run
 Lightning's DDP: each rank trains on its own shard of the training windows (``distributed.py``),
 ``train.batch_size`` is per rank, rank 0 alone writes the run directory, and the other ranks exit
-after ``fit`` (docs/scale.md).
+after ``fit``, or, under ``run_study``, after their share of the evaluation (docs/scale.md).
 
 ``RUN/history.csv`` (one row per epoch) is always written; ``study.tracking`` adds MLflow
 (default: ``sqlite:///RUN/mlflow.db``, artefacts in ``RUN/mlartifacts``), W&B (offline unless
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,7 @@ def train_model(
     callbacks: list | None = None,
     log_to_tracker: bool = True,
     progress_bar: bool | None = None,
+    keep_ranks: bool = False,
 ) -> TrainResult:
     """Train ``study.model`` on ``prepared`` (a ``PreparedDataset``); checkpoints in ``RUN/model``.
 
@@ -90,6 +92,11 @@ def train_model(
     retrained); ``max_epochs`` overrides ``study.train.max_epochs``; ``callbacks``: extra
     Lightning callbacks (e.g. Ray Tune's reporter); ``progress_bar``: None = when stderr is a
     terminal. Returns a ``TrainResult`` with the best weights loaded, in eval mode.
+
+    ``keep_ranks`` (``run_study``): after a multi-rank ``fit`` the process group stays up and a
+    worker rank returns too (best weights loaded, no files written), so that all ranks can then
+    split the evaluation (``ranks.split_across_ranks``); the caller shuts the group
+    (``distributed.release_ranks``). Otherwise a worker rank exits after ``fit``.
     """
     import lightning as L
     import torch
@@ -186,10 +193,14 @@ def train_model(
             )
     if logger and ckpt_path is None:
         log_run_info(logger, study, run_dir, None, None)
-    with release_ranks():
+    with nullcontext() if keep_ranks else release_ranks():
         trainer.fit(module, train_dataloaders=train_dl, val_dataloaders=val_dl, ckpt_path=ckpt_path)
-    if worker:  # rank 0 owns the run directory and evaluates once, on the saved weights
-        raise SystemExit(0)
+    if worker:  # rank 0 owns the run directory; a kept worker takes the best weights rank 0 saved
+        if not keep_ranks or trainer.interrupted:
+            raise SystemExit(0)
+        best = Path(ckpt.best_model_path) if ckpt.best_model_path else last
+        return TrainResult(model=load_weights(model, best), loss=loss, best_val_loss=float("nan"), epochs_run=0,
+                           stopped_early=False, checkpoint=best)
     if trainer.interrupted:  # Ctrl-C: last.ckpt holds the last finished epoch; do not mark the run done
         raise KeyboardInterrupt(f"training interrupted; resume with the same command (continues from {last})")
 
