@@ -118,14 +118,20 @@ def leave_if_worker() -> None:
         raise SystemExit(0)
 
 
+def launched_externally() -> bool:
+    """True when srun or torchrun started the ranks (Lightning then starts none itself)."""
+    env = os.environ
+    torchrun = all(k in env for k in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE"))
+    srun = "SLURM_NTASKS" in env and env.get("SLURM_JOB_NAME") not in ("bash", "interactive")
+    return torchrun or srun
+
+
 def launched_world() -> int:
     """The number of ranks a launcher (torchrun, srun) started for this command; 1 when none did."""
-    env = os.environ
-    if env.get("WORLD_SIZE", "").isdigit() and "RANK" in env:
-        return int(env["WORLD_SIZE"])
-    if env.get("SLURM_NTASKS", "").isdigit() and env.get("SLURM_JOB_NAME") not in ("bash", "interactive"):
-        return int(env["SLURM_NTASKS"])
-    return 1
+    if not launched_externally():
+        return 1
+    n = os.environ.get("WORLD_SIZE") or os.environ.get("SLURM_NTASKS") or "1"
+    return int(n) if n.isdigit() else 1
 
 
 def join_launched_group() -> tuple[int, int]:
@@ -167,5 +173,5 @@ def _log(name: str, rank: int, world: int, lo: int, hi: int, n: int) -> None:
         fh.write(json.dumps({"name": name, "rank": rank, "world": world, "lo": lo, "hi": hi, "n": int(n)}) + "\n")
 
 
-__all__ = ["bounds", "join_launched_group", "launched_split", "launched_world", "leave_if_worker", "rank_world", "split_across_ranks",
+__all__ = ["bounds", "join_launched_group", "launched_externally", "launched_split", "launched_world", "leave_if_worker", "rank_world", "split_across_ranks",
            "split_map", "splitting"]

@@ -35,7 +35,7 @@ import numpy as np
 
 from ..config import Study
 from ..errors import DataError
-from ..ranks import SAMPLER_LOG_ENV, rank_world
+from ..ranks import SAMPLER_LOG_ENV, launched_externally, rank_world
 
 #: seconds a worker rank waits for rank 0's cache (``meta.json``); override with this variable
 CACHE_WAIT_ENV = "SEQ2TRACK_CACHE_WAIT_S"
@@ -107,14 +107,6 @@ def wait_for_cache(study: Study, root: Path, poll_s: float = 1.0):
 
 #: what Lightning's ddp launcher leaves in ``os.environ`` of rank 0 (restored after ``fit``)
 _LAUNCH_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
-
-
-def launched_externally() -> bool:
-    """True when srun or torchrun started the ranks (Lightning then starts none itself)."""
-    env = os.environ
-    torchrun = all(k in env for k in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE"))
-    srun = "SLURM_NTASKS" in env and env.get("SLURM_JOB_NAME") not in ("bash", "interactive")
-    return torchrun or srun
 
 
 #: the seq2track commands whose re-run is a worker rank (run.py's run_study / train_only)
