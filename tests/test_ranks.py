@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -84,3 +85,31 @@ def test_two_gloo_ranks_gather_in_the_original_order(tmp_path):
         assert rec["name"] == "toy" and rec["world"] == 2 and rec["n"] == 11
         slices[r] = (rec["lo"], rec["hi"])
     assert slices == {0: (0, 6), 1: (6, 11)}  # 4 blocks of 3: two each, rank 1's last one short
+
+
+def _rank_leave(rank: int, world: int, port: int, out: str) -> None:
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    left = False
+    with split_across_ranks():
+        split_map(5, lambda lo, hi: np.arange(lo, hi))
+        try:
+            leave_if_worker()
+        except SystemExit as exc:
+            left = exc.code == 0
+    Path(f"{out}.{rank}").write_text(json.dumps({"left": left, "group_up": dist.is_initialized()}))
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def test_a_worker_shuts_its_group_before_it_leaves(tmp_path):
+    """A gloo rank that exits with its group open can abort at interpreter exit (SIGABRT); the
+    worker that leaves a split shuts its group first, rank 0 keeps its own to write."""
+    import torch.multiprocessing as mp
+
+    out = tmp_path / "state"
+    mp.start_processes(_rank_leave, args=(2, _free_port(), str(out)), nprocs=2, start_method="spawn")
+    states = [json.loads(Path(f"{out}.{r}").read_text()) for r in (0, 1)]
+    assert states[0] == {"left": False, "group_up": True}
+    assert states[1] == {"left": True, "group_up": False}

@@ -115,7 +115,23 @@ def leave_if_worker() -> None:
     """End this process if it is a rank other than 0 of a split: its part is with rank 0, which
     writes every file. Outside :func:`split_across_ranks` it does nothing."""
     if splitting() and rank_world()[0] != 0:
+        close_group()
         raise SystemExit(0)
+
+
+def close_group() -> None:
+    """Shut this process's torch.distributed group, if one is up (a local step, no collective).
+
+    A process that ends with a gloo group still open can abort at interpreter exit ("terminate
+    called without an active exception", SIGABRT: gloo's threads outlive the interpreter), so every
+    rank closes its group before it leaves: the workers in :func:`leave_if_worker`, every CLI
+    command on its way out (``cli.main``)."""
+    if "torch.distributed" not in sys.modules:
+        return
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def launched_externally() -> bool:
@@ -173,5 +189,5 @@ def _log(name: str, rank: int, world: int, lo: int, hi: int, n: int) -> None:
         fh.write(json.dumps({"name": name, "rank": rank, "world": world, "lo": lo, "hi": hi, "n": int(n)}) + "\n")
 
 
-__all__ = ["bounds", "join_launched_group", "launched_externally", "launched_split", "launched_world", "leave_if_worker", "rank_world", "split_across_ranks",
+__all__ = ["bounds", "close_group", "join_launched_group", "launched_externally", "launched_split", "launched_world", "leave_if_worker", "rank_world", "split_across_ranks",
            "split_map", "splitting"]

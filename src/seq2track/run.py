@@ -68,7 +68,7 @@ def run_study(study: Study, run_dir: str | Path, force: bool = False, progress_b
 
     from .pitfalls.audit import warn_if_unsound
 
-    from .ranks import split_across_ranks
+    from .ranks import close_group, split_across_ranks
     from .train.distributed import is_worker, release_ranks
 
     run_dir = Path(run_dir)
@@ -79,6 +79,7 @@ def run_study(study: Study, run_dir: str | Path, force: bool = False, progress_b
             result = train_model(study, prepared, run_dir, resume=True, progress_bar=False, keep_ranks=True)
             with split_across_ranks():
                 evaluate_run(study, prepared, run_dir, model=result.model, loss=result.loss)
+        close_group()
         raise SystemExit(0)
     for w in warn_if_unsound(study):
         sys.stderr.write(f"\n!!! WARNING (pitfall): {w}\n\n")

@@ -53,6 +53,10 @@ def main() -> None:
             exc.show()
             sys.exit(exc.exit_code)
         raise
+    finally:  # a rank of torchrun / srun / Lightning's launcher shuts its group before the interpreter ends
+        from ..ranks import close_group
+
+        close_group()
 
 
 if __name__ == "__main__":

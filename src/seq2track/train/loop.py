@@ -40,6 +40,7 @@ from .. import atomic
 from ..config import Study
 from ..errors import ConfigError, DataError
 from ..model.build import make_loss, make_model
+from ..ranks import close_group
 from ..rundir import RunPaths, load_weights
 from .callbacks import atomic_checkpoint_io, callbacks as make_callbacks, read_history, write_history
 from .distributed import (ReopenedWindows, check_launch, in_child_processes, is_worker, lightning_args, release_ranks,
@@ -121,6 +122,7 @@ def train_model(
         info = json.loads(done.read_text())
         if info.get("study_hash") == study.hash() and info.get("max_epochs") == epochs:
             if worker:  # srun / torchrun started every rank: rank 0 loads the finished run
+                close_group()
                 raise SystemExit(0)
             model = load_weights(make_model(study, n_tracks), Path(info["checkpoint"]))
             return TrainResult(
@@ -197,6 +199,7 @@ def train_model(
         trainer.fit(module, train_dataloaders=train_dl, val_dataloaders=val_dl, ckpt_path=ckpt_path)
     if worker:  # rank 0 owns the run directory; a kept worker takes the best weights rank 0 saved
         if not keep_ranks or trainer.interrupted:
+            close_group()
             raise SystemExit(0)
         best = Path(ckpt.best_model_path) if ckpt.best_model_path else last
         return TrainResult(model=load_weights(model, best), loss=loss, best_val_loss=float("nan"), epochs_run=0,
