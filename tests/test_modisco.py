@@ -12,7 +12,8 @@ pytest.importorskip("modiscolite")
 pytest.importorskip("memelite")
 
 from seq2track.errors import DataError  # noqa: E402
-from seq2track.interpret.modisco import column_ic, discover, jaspar_matrices, match, run_motifs, trim_bounds  # noqa: E402
+from seq2track.interpret.modisco import (column_ic, discover, jaspar_matrices, match, passing_fraction, run_motifs,  # noqa: E402
+                                         seqlet_threshold, trim_bounds)
 from seq2track.interpret.motifs import jaspar_motif  # noqa: E402
 
 
@@ -109,3 +110,45 @@ def test_noise_finds_no_pattern_and_the_cli_writes_the_table(tmp_path):
     assert "MA0138" in page
     with pytest.raises(DataError, match="run `seq2track attribute"):
         run_motifs(tmp_path / "nowhere")
+
+
+def _weak_control(scale: float, seed: int = 1, n: int = 300, length: int = 300):
+    """A control like a dinucleotide-shuffled one: CTCF partial sites in every 2nd window, to which the
+    model responds ``scale / 0.5`` as strongly as to the real sites of :func:`_attributions`."""
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(0, 4, (n, length))
+    hyp = rng.normal(0, 0.01, (n, 4, length)).astype(np.float32)
+    m = jaspar_motif("MA0139.1")
+    for i in range(0, n, 2):
+        s = int(rng.integers(20, length - m.width - 20))
+        codes[i, s:s + m.width] = [rng.choice(4, p=m.prob[:, j]) for j in range(m.width)]
+        hyp[i, :, s:s + m.width] += scale * np.log2(m.prob / 0.25 + 1e-3).clip(0)
+    return np.eye(4, dtype=np.float32)[codes].transpose(0, 2, 1), hyp
+
+
+def test_a_control_is_judged_at_the_real_runs_seqlet_threshold(db, tmp_path):
+    """On its own, modisco-lite lets >= 3% of a control's windows pass, so weak chance responses
+    become a significant CTCF pattern; at the real run's threshold the same control gives none."""
+    real_ohe, real_hyp, _ = _attributions()
+    ctl_ohe, ctl_hyp = _weak_control(0.015)
+    own = match(discover(ctl_ohe, ctl_hyp), db)
+    assert any(r["match_name"] == "CTCF" and r["significant"] for r in own)
+    t = seqlet_threshold(real_ohe, real_hyp)
+    assert np.isfinite(t) and 0.03 - 1e-9 <= passing_fraction(real_ohe, real_hyp, t) <= 0.2 + 1e-3
+    assert passing_fraction(ctl_ohe, ctl_hyp, t) < passing_fraction(ctl_ohe, ctl_hyp, 0.0) == 1.0
+    carried = match(discover(ctl_ohe, ctl_hyp, passing_frac=passing_fraction(ctl_ohe, ctl_hyp, t)), db)
+    assert not any(r["significant"] for r in carried)
+    # the same through the folders: the real run records its threshold, the control reads it
+    real, ctl = tmp_path / "real", tmp_path / "control"
+    for d, (o, h) in ((real, (real_ohe, real_hyp)), (ctl, (ctl_ohe, ctl_hyp))):
+        d.mkdir()
+        np.savez_compressed(d / "ohe.npz", o)
+        np.savez_compressed(d / "hyp.npz", h)
+    with pytest.raises(DataError, match="run `seq2track motifs"):
+        run_motifs(ctl, threshold_from=real)
+    run_motifs(real, max_seqlets=1000)
+    assert json.loads((real / "patterns.json").read_text())["seqlets"]["threshold"] == pytest.approx(t)
+    rows = run_motifs(ctl, max_seqlets=1000, threshold_from=real)
+    got = json.loads((ctl / "patterns.json").read_text())["seqlets"]
+    assert got["threshold"] == pytest.approx(t) and got["threshold_from"] == str(real)
+    assert not any(r["significant"] for r in rows)

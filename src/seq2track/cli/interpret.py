@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
@@ -170,12 +171,14 @@ def register(app: typer.Typer) -> None:
         min_seqlets: int = typer.Option(20, "--min-seqlets", help="patterns with fewer seqlets are not matched", min=1),
         min_total_ic: float = typer.Option(6.0, "--min-ic", help="patterns whose trimmed core holds fewer bits are "
                                            "not matched", min=0.0),
+        threshold_from: Path = typer.Option(None, "--threshold-from", help="for a control (attribute --shuffle-inputs): "
+                                            "the real run's folder; its seqlet threshold is used here"),
     ) -> None:
         """TF-MoDISco (modisco-lite) patterns of the attributions, each matched to JASPAR by TOMTOM -> DIR/patterns.{tsv,json}."""
         from ..interpret.modisco import run_motifs
 
         rows = run_motifs(attr_dir, release=release, tax_group=tax_group, max_seqlets=max_seqlets, q_max=q_max,
-                          min_seqlets=min_seqlets, min_total_ic=min_total_ic)
+                          min_seqlets=min_seqlets, min_total_ic=min_total_ic, threshold_from=threshold_from)
         for r in rows:
             head = f"{r['sign']} pattern {r['index']}: {r['n_seqlets']} seqlets, {r['width']} bp, {r['ic_total']:.1f} bits"
             if r["skipped"]:
@@ -183,6 +186,10 @@ def register(app: typer.Typer) -> None:
             else:
                 typer.echo(f"{head}; best match {r['match_id']} {r['match_name']} "
                            f"(q {r['q_value']:.2g}{', significant' if r['significant'] else ''})")
+        if threshold_from is not None:
+            sq = json.loads((Path(attr_dir) / "patterns.json").read_text())["seqlets"]
+            typer.echo(f"seqlet threshold {sq['threshold']:.4g} from {threshold_from}: "
+                       f"{100 * sq['passing_frac']:.3g}% of this folder's windows reach it")
         typer.echo(f"{len(rows)} patterns; wrote {Path(attr_dir) / 'patterns.tsv'}")
         run_dir = next((d for d in Path(attr_dir).resolve().parents if (d / "study.yaml").exists()
                         and (d / "data").is_dir()), None)

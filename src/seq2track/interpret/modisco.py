@@ -9,10 +9,19 @@ below 0.3 bit dropped) and patterns with few seqlets or a low-information core a
 turns the p-values into q-values (Benjamini-Hochberg over the database, as TOMTOM reports
 them); :func:`run_motifs` writes ``patterns.tsv`` / ``patterns.json`` (untrimmed matrices kept
 for the report's logos, ``report/motifs.py``) into the folder.
+
+A control (``attribute --shuffle-inputs``) is judged at the real run's seqlet threshold:
+modisco-lite fits its threshold to each data set's own scores and lets at least 3% of the
+windows pass, so on a control it always returns the strongest seqlets there are.
+:func:`seqlet_threshold` records the real run's (the weakest |window sum| that made a seqlet);
+``run_motifs(..., threshold_from=REAL)`` hands modisco-lite the fraction of the control's
+windows at or above it (:func:`passing_fraction`) as both its floor and its cap, so the control's
+seqlets are the windows that would have been seqlets in the real run.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -71,9 +80,43 @@ def _skip_reason(n_seqlets: int, ic: np.ndarray, min_seqlets: int, min_total_ic:
     return None
 
 
+#: modisco-lite's defaults for the share of windows that pass its seqlet threshold
+MIN_PASSING, MAX_PASSING = 0.03, 0.2
+
+
+def window_scores(ohe: np.ndarray, hyp: np.ndarray, window: int = 21) -> np.ndarray:
+    """``float64[n, L - window + 1]``: the actual contribution (``ohe * hyp`` summed over bases) summed
+    over every ``window`` bases, the score modisco-lite thresholds. ``ohe, hyp: float32[n, 4, L]``."""
+    c = np.multiply(ohe, hyp).sum(axis=1)
+    cs = np.hstack([np.zeros((len(c), 1)), np.cumsum(c, axis=-1)])
+    return cs[:, window:] - cs[:, :-window]
+
+
+def seqlet_threshold(ohe: np.ndarray, hyp: np.ndarray, window: int = 21, flank: int = 10,
+                     target_fdr: float = 0.2) -> float:
+    """The weakest |window score| that became a seqlet when modisco-lite ran on ``ohe, hyp``
+    (its own threshold: a Laplace null at ``target_fdr``, then 3-20% of windows passing); inf when
+    no window passed."""
+    from modiscolite.extract_seqlets import extract_seqlets
+
+    scores = window_scores(ohe, hyp, window)
+    seqlets, _ = extract_seqlets(attribution_scores=np.multiply(ohe, hyp).sum(axis=1), window_size=window,
+                                 flank=flank, suppress=int(0.5 * window) + flank, target_fdr=target_fdr,
+                                 min_passing_windows_frac=MIN_PASSING, max_passing_windows_frac=MAX_PASSING,
+                                 weak_threshold_for_counting_sign=0.8)
+    at = [abs(scores[s.example_idx, s.start + flank]) for s in seqlets]
+    return float(min(at)) if at else float("inf")
+
+
+def passing_fraction(ohe: np.ndarray, hyp: np.ndarray, threshold: float, window: int = 21) -> float:
+    """The share of ``ohe, hyp``'s windows whose |window score| reaches ``threshold``."""
+    return float(np.mean(np.abs(window_scores(ohe, hyp, window)) >= threshold))
+
+
 def discover(ohe: np.ndarray, hyp: np.ndarray, max_seqlets: int = 2000, window: int = 21, flank: int = 10,
              n_leiden_runs: int = 8, min_metacluster_size: int = 20, trim_frac: float = 0.3, min_ic: float = 0.3,
-             min_seqlets: int = 20, min_total_ic: float = 6.0, min_mean_ic: float = 0.5) -> list[dict[str, Any]]:
+             min_seqlets: int = 20, min_total_ic: float = 6.0, min_mean_ic: float = 0.5,
+             passing_frac: float | None = None) -> list[dict[str, Any]]:
     """Patterns of ``ohe, hyp: float32[n, 4, L]``, each ``{sign, index, n_seqlets, contrib, ppm: float[4, w]
     (the trimmed core, what TOMTOM sees), ppm_full, cwm_full: float[4, W] (untrimmed probability and
     contribution matrices, for the logo), trim: [start, end) in the full matrix, ic_total, ic_mean (of the
@@ -82,13 +125,17 @@ def discover(ohe: np.ndarray, hyp: np.ndarray, max_seqlets: int = 2000, window: 
     A pattern is not matched (``skipped``) with fewer than ``min_seqlets`` seqlets, or a core holding
     less than ``min_total_ic`` bits or less than ``min_mean_ic`` bits per column: wide low-information
     patterns otherwise draw TOMTOM matches to unrelated low-complexity matrices.
+    ``passing_frac`` pins the share of windows that pass modisco-lite's seqlet threshold (floor and
+    cap; default its 3-20%): :func:`passing_fraction` of a threshold carried from another run.
     """
     from modiscolite.tfmodisco import TFMoDISco
 
     one_hot, h = np.transpose(ohe, (0, 2, 1)), np.transpose(hyp, (0, 2, 1))  # modisco-lite: [n, L, 4]
     pos, neg = TFMoDISco(one_hot=one_hot, hypothetical_contribs=h, sliding_window_size=window, flank_size=flank,
                          max_seqlets_per_metacluster=max_seqlets, n_leiden_runs=n_leiden_runs,
-                         min_metacluster_size=min_metacluster_size, verbose=False)
+                         min_metacluster_size=min_metacluster_size, verbose=False,
+                         min_passing_windows_frac=MIN_PASSING if passing_frac is None else passing_frac,
+                         max_passing_windows_frac=MAX_PASSING if passing_frac is None else passing_frac)
     out = []
     for sign, pats in (("positive", pos), ("negative", neg)):
         for i, p in enumerate(pats or []):
@@ -101,6 +148,19 @@ def discover(ohe: np.ndarray, hyp: np.ndarray, max_seqlets: int = 2000, window: 
                         "ic_total": float(ic.sum()), "ic_mean": float(ic.mean()) if ic.size else 0.0,
                         "skipped": _skip_reason(n_seq, ic, min_seqlets, min_total_ic, min_mean_ic)})
     return out
+
+
+def _carried_threshold(real: Path) -> float:
+    """The seqlet threshold the real run's ``patterns.json`` recorded."""
+    f = real / "patterns.json"
+    if not f.exists():
+        raise DataError(f"{f} is missing; run `seq2track motifs {real}` on the real attributions first, "
+                        "then judge the control against it")
+    t = (json.loads(f.read_text()).get("seqlets") or {}).get("threshold")
+    if t is None:
+        raise DataError(f"{f} records no seqlet threshold (written by an older seq2track); "
+                        f"re-run `seq2track motifs {real}`")
+    return float(t)
 
 
 def jaspar_matrices(release: str = "JASPAR2024", tax_group: str | None = None) -> list[tuple[str, str, np.ndarray]]:
@@ -156,17 +216,30 @@ def match(patterns: list[dict[str, Any]], db: list[tuple[str, str, np.ndarray]],
 
 def run_motifs(attr_dir: str | Path, release: str = "JASPAR2024", tax_group: str | None = None,
                max_seqlets: int = 2000, q_max: float = 0.05, min_seqlets: int = 20, min_total_ic: float = 6.0,
-               min_mean_ic: float = 0.5, min_ic: float = 0.3) -> list[dict[str, Any]]:
-    """modisco-lite + TOMTOM on ``attr_dir``'s attributions -> ``attr_dir/patterns.{tsv,json}``."""
+               min_mean_ic: float = 0.5, min_ic: float = 0.3,
+               threshold_from: str | Path | None = None) -> list[dict[str, Any]]:
+    """modisco-lite + TOMTOM on ``attr_dir``'s attributions -> ``attr_dir/patterns.{tsv,json}``.
+
+    ``threshold_from``: the folder of the real run a control is judged against (its
+    ``patterns.json`` holds the seqlet threshold); the control's seqlets are then its windows at or
+    above that threshold, not modisco-lite's own pick of its strongest 3%."""
     attr_dir = Path(attr_dir)
     ohe, hyp = _load(attr_dir)
+    if threshold_from is None:
+        threshold, carried, frac = seqlet_threshold(ohe, hyp), None, None
+    else:
+        threshold, carried = _carried_threshold(Path(threshold_from)), str(Path(threshold_from))
+        frac = passing_fraction(ohe, hyp, threshold)
     pats = discover(ohe, hyp, max_seqlets=max_seqlets, min_ic=min_ic, min_seqlets=min_seqlets,
-                    min_total_ic=min_total_ic, min_mean_ic=min_mean_ic)
+                    min_total_ic=min_total_ic, min_mean_ic=min_mean_ic, passing_frac=frac)
     rows = match(pats, jaspar_matrices(release, tax_group), q_max)
     atomic.write_json(attr_dir / "patterns.json", {
         "release": release, "tax_group": tax_group, "q_max": q_max, "n_windows": int(ohe.shape[0]),
         "filters": {"trim_frac": 0.3, "min_ic": min_ic, "min_seqlets": min_seqlets, "min_total_ic": min_total_ic,
-                    "min_mean_ic": min_mean_ic}, "patterns": rows})
+                    "min_mean_ic": min_mean_ic},
+        "seqlets": {"threshold": threshold, "threshold_from": carried,
+                    "passing_frac": passing_fraction(ohe, hyp, threshold) if frac is None else frac},
+        "patterns": rows})
     cols = ["sign", "index", "n_seqlets", "width", "ic_total", "match_id", "match_name", "p_value", "q_value",
             "significant", "skipped"]
 
